@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ior-installed
+DEMO_MODEL ?= runs/minilm-rt-cpu
+DEMO_N     ?= 200
+PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
+
+.PHONY: setup data test demo bench clean
+
+setup: $(STAMP)
+
+# torch first and pinned: on these machines 2.13.0 is a local CPU build; an unpinned torch pulls CUDA.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e ".[test]"
+	touch $(STAMP)
+
+data: setup
+	$(BIN)/ior data prepare
+
+test: data
+	$(BIN)/python -m pytest -q
+
+demo: data
+	$(BIN)/ior train --preset cpu --out $(DEMO_MODEL)
+	$(BIN)/ior audit --model $(DEMO_MODEL) --dataset rt \
+		--serve-temperature 1 0.01 1e6 --names baseline up-conf down-conf \
+		--attack deepwordbug pwws --n-examples $(DEMO_N) --out demo
+
+bench: data
+	$(BIN)/python bench/attack_speed.py --model $(DEMO_MODEL)
+
+clean:
+	rm -rf $(VENV) demo runs .pytest_cache

@@ -1,0 +1,112 @@
+"""Audit reports: ``report.json`` (a contract other tools read) and ``report.md`` (for people).
+
+Both are rendered completely in memory and only then written, each atomically, so a failed audit
+never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import ior
+from ior.audit.run import ModelAudit
+from ior.data.cache import atomic_write_text
+
+
+def software_versions() -> dict:
+    import numpy
+    import scipy
+    import torch
+    import transformers
+
+    return {"ior": ior.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "numpy": numpy.__version__, "scipy": scipy.__version__, "python": platform.python_version()}
+
+
+def model_record(audit: ModelAudit) -> dict:
+    """One entry of ``models`` in report.json; accuracies are fractions in [0, 1]."""
+    return {
+        "name": audit.name,
+        "serve_temperature": audit.serve_temperature,
+        "clean_accuracy": audit.clean["accuracy"],
+        "mean_confidence": audit.clean["mean_confidence"],
+        "n_examples": audit.clean["n_examples"],
+        "calibration": audit.calibration,
+        "flags": audit.flags,
+        "verdict": _overall(audit),
+        "attacks": audit.attacks,
+        "opt": audit.opt,
+        "elapsed_seconds": audit.elapsed_seconds,
+    }
+
+
+def _overall(audit: ModelAudit) -> str:
+    verdicts = {a["verdict"] for a in audit.attacks.values()}
+    return "illusion of robustness" if "illusion of robustness" in verdicts else "genuine"
+
+
+def build_report(audits: list[ModelAudit], *, provenance: dict, elapsed_seconds: float) -> dict:
+    return {"models": [model_record(a) for a in audits], "elapsed_seconds": elapsed_seconds,
+            "provenance": dict(provenance, versions=software_versions())}
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def render_markdown(report: dict) -> str:
+    lines = ["# ior audit", ""]
+    lines += ["Adversarial accuracy (%) as served (−), after `cal` and after `opt`; the IOR gap is served − "
+              "min(cal, opt) in points with a paired-bootstrap 95% interval.", ""]
+    lines += ["| model | T_d | attack | clean | conf clean | conf adv | − | cal | opt | gap [95% CI] | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in report["models"]:
+        for attack, a in m["attacks"].items():
+            lo, hi = a["gap_ci"]
+            lines.append(
+                f"| {m['name']} | {m['serve_temperature']:g} | {attack} | {_pct(m['clean_accuracy'])} | "
+                f"{_pct(m['mean_confidence'])} | {_pct(a['mean_confidence_adversarial'])} | {_pct(a['served'])} | "
+                f"{_pct(a['cal'])} | {_pct(a['opt'])} | {a['gap']:+.1f} [{lo:+.1f}, {hi:+.1f}] | **{a['verdict']}** |")
+    lines += ["", "## Calibration", "",
+              "| model | T_d | ECE % | MCE % | conf. variance ζ | T_cal | T_opt | flags |", "|---|---|---|---|---|---|---|---|"]
+    for m in report["models"]:
+        c = m["calibration"]
+        t_cal = c.get("cal_temperature")
+        t_opt = (m.get("opt") or {}).get("temperature")
+        flags = ", ".join(f["code"] for f in m["flags"]) or "none"
+        lines.append(f"| {m['name']} | {m['serve_temperature']:g} | {100 * c['ece']:.2f} | {100 * c['mce']:.2f} | "
+                     f"{c['confidence_variance']:.3g} | {_num(t_cal)} | {_num(t_opt)} | {flags} |")
+    notes = [(m["name"], f) for m in report["models"] for f in m["flags"]]
+    if notes:
+        lines += ["", "## Flags", ""] + [f"- **{name}** `{f['code']}`: {f['message']}" for name, f in notes]
+    opt_rows = [(m["name"], m["opt"]) for m in report["models"] if m.get("opt")]
+    if opt_rows:
+        lines += ["", "## `opt` search", ""]
+        for name, opt in opt_rows:
+            points = ", ".join(f"Q({e['temperature']:.3g})={100 * e['adversarial_accuracy']:.1f}"
+                               for e in opt["evaluations"])
+            lines.append(f"- **{name}** ({opt['attack']}, {opt['method']}): {points}")
+    prov = report["provenance"]
+    lines += ["", "## Provenance", "", "```json", json.dumps(prov, indent=2, sort_keys=True, default=str), "```",
+              "", f"Elapsed: {report['elapsed_seconds']:.0f} s", ""]
+    return "\n".join(lines)
+
+
+def _num(value) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+def write_report(report: dict, out_dir, *, examples=None) -> tuple[Path, Path]:
+    """Write report.json and report.md (and examples.jsonl when given) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    text_json = json.dumps(report, indent=2, default=str)
+    text_md = render_markdown(report)
+    text_examples = "".join(json.dumps(e, default=str) + "\n" for e in examples) if examples else None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if text_examples is not None:
+        atomic_write_text(out_dir / "examples.jsonl", text_examples)
+    atomic_write_text(out_dir / "report.md", text_md)
+    atomic_write_text(out_dir / "report.json", text_json)
+    return out_dir / "report.json", out_dir / "report.md"

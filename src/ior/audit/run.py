@@ -1,0 +1,230 @@
+"""``ior audit``: is a served model's measured robustness genuine, or an illusion of miscalibration?
+
+For one model served at T_d the audit measures clean accuracy and calibration, attacks the served
+model, then attacks it again after each piercing (``cal``: NLL temperature; ``opt``: the temperature
+that minimises adversarial accuracy) and compares. Every adversarial example is re-scored on the
+served model with a fresh forward pass before it counts. The audit knows nothing about text: an
+*attack suite* (see :class:`AttackSuite`) runs attacks and hands back what to re-score, so the image
+track reuses this module unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ior.audit.config import AuditConfig
+from ior.audit.flags import compute_flags, looks_like_probabilities
+from ior.audit.statistics import ior_gap
+from ior.calibration.adversarial_temperature import AdversarialTemperatureSearch
+from ior.calibration.metrics import (confidence_variance, expected_calibration_error,
+                                     maximum_calibration_error)
+from ior.calibration.temperature_scaling import TemperatureScaling
+from ior.models.probabilities import predictions, softmax_float32
+from ior.models.temperature import TemperatureScaled, serve
+
+logger = logging.getLogger(__name__)
+
+
+class AttackSuite(Protocol):
+    """What the audit needs from a family of attacks (text, images, ...)."""
+
+    def canonical(self, name: str) -> str: ...
+
+    def run(self, name: str, model, inputs, labels, *, desc: str) -> list: ...
+
+    def adversarial_inputs(self, results) -> list: ...
+
+    def queries(self, results) -> list[int]: ...
+
+    def hyperparameters(self, name: str) -> dict: ...
+
+
+@dataclass
+class Robustness:
+    """Per-example robustness of one attack run, re-scored on the served model."""
+
+    robust: np.ndarray
+    adversarial_logits: np.ndarray
+    claimed_successes: int
+    disagreements: int
+    mean_queries: float
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.robust.mean())
+
+
+@dataclass
+class ModelAudit:
+    name: str
+    serve_temperature: float
+    clean: dict
+    calibration: dict
+    flags: list
+    attacks: dict = field(default_factory=dict)
+    opt: dict | None = None
+    examples: list = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+
+def fresh_logits(model, inputs) -> np.ndarray:
+    """Logits from a forward pass that bypasses any cache, through temperature wrappers."""
+    scale = np.float32(1.0)
+    while isinstance(model, TemperatureScaled):
+        scale = scale * np.float32(model.temperature)
+        model = model.model
+    raw = getattr(model, "logits_uncached", model.logits)(inputs)
+    return np.asarray(raw, dtype=np.float32) / scale if scale != 1 else np.asarray(raw, dtype=np.float32)
+
+
+class Auditor:
+    """Runs the audit of one model at one serving temperature.
+
+    Parameters
+    ----------
+    model : object
+        Base classifier: ``num_labels`` and ``logits(inputs) -> float32 [N, C]``.
+    suite : AttackSuite
+    config : AuditConfig
+    progress : bool
+    """
+
+    def __init__(self, model, suite: AttackSuite, config: AuditConfig, *, progress=True):
+        self.model = model
+        self.suite = suite
+        self.config = config
+        self.progress = progress
+        self.served = serve(model, config.serve_temperature)
+
+    def run(self, test_inputs, test_labels, val_inputs, val_labels, *, name="model") -> ModelAudit:
+        started = time.time()
+        cfg = self.config
+        test_labels = np.asarray(test_labels)
+        val_labels = np.asarray(val_labels)
+        if len(test_inputs) == 0:
+            raise ValueError("the test set is empty: nothing to audit")
+        clean_logits = np.asarray(self.served.logits(list(test_inputs)), dtype=np.float32)
+        is_probs = looks_like_probabilities(clean_logits)
+        if is_probs and not cfg.allow_probabilities:
+            raise ValueError("model outputs already sum to 1 (probabilities where logits are required); "
+                             "pass allow_probabilities / --allow-probabilities to audit them anyway")
+        clean_correct = predictions(clean_logits) == test_labels
+        clean, calibration = self._clean_metrics(clean_logits, test_labels)
+
+        cal_model = opt_model = None
+        cal_fit = None
+        if "cal" in cfg.piercings:
+            cal_fit = self._fit_cal(val_inputs, val_labels)
+            calibration["cal_temperature"] = cal_fit.temperature_
+            calibration["cal_converged"] = cal_fit.converged_
+            calibration["validation_nll_at_served"] = cal_fit.nll_at_one_
+            calibration["validation_nll_after_cal"] = cal_fit.nll_
+            cal_model = TemperatureScaled(self.served, cal_fit.temperature_)
+        flags = compute_flags(clean_logits, zeta=calibration["confidence_variance"],
+                              cal_temperature=cal_fit.temperature_ if cal_fit else None,
+                              zeta_threshold=cfg.zeta_threshold, cal_far_factor=cfg.cal_far_factor,
+                              probabilities=is_probs)
+        opt_summary = None
+        if "opt" in cfg.piercings:
+            search = self._fit_opt(val_inputs, val_labels)
+            opt_model = TemperatureScaled(self.served, search.temperature_)
+            opt_summary = {
+                "temperature": search.temperature_, "attack": self.suite.canonical(cfg.opt_attack),
+                "validation_adversarial_accuracy": search.adversarial_accuracy_, "method": search.method_,
+                "bracket_log10": list(search.bracket_),
+                "evaluations": [{"temperature": e.temperature, "adversarial_accuracy": e.adversarial_accuracy}
+                                for e in search.evaluations_],
+            }
+
+        audit = ModelAudit(name=name, serve_temperature=cfg.serve_temperature, clean=clean,
+                           calibration=calibration, flags=[f.to_dict() for f in flags], opt=opt_summary)
+        for attack in cfg.attacks:
+            attack = self.suite.canonical(attack)
+            runs = {"served": self._attack(attack, self.served, test_inputs, test_labels, clean_correct, "served")}
+            if cal_model is not None:
+                runs["cal"] = self._attack(attack, cal_model, test_inputs, test_labels, clean_correct, "cal")
+            if opt_model is not None:
+                runs["opt"] = self._attack(attack, opt_model, test_inputs, test_labels, clean_correct, "opt")
+            gap = ior_gap(runs["served"].robust, {k: v.robust for k, v in runs.items() if k != "served"},
+                          threshold=cfg.gap_threshold, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+            adv_probs = softmax_float32(runs["served"].adversarial_logits)
+            audit.attacks[attack] = {
+                "served": runs["served"].accuracy,
+                "cal": runs["cal"].accuracy if "cal" in runs else None,
+                "opt": runs["opt"].accuracy if "opt" in runs else None,
+                "gap": gap.points, "gap_ci": list(gap.ci), "verdict": gap.verdict,
+                "cal_temperature": cal_fit.temperature_ if cal_fit else None,
+                "opt_temperature": opt_summary["temperature"] if opt_summary else None,
+                "mean_confidence_adversarial": float(adv_probs.max(axis=1)[clean_correct].mean())
+                if clean_correct.any() else None,
+                "mean_queries": {k: v.mean_queries for k, v in runs.items()},
+                "rescoring_disagreements": {k: v.disagreements for k, v in runs.items()},
+            }
+            for key, run in runs.items():
+                if run.disagreements:
+                    logger.warning("%s/%s: %d claimed successes did not hold on re-scoring",
+                                   attack, key, run.disagreements)
+        audit.elapsed_seconds = time.time() - started
+        return audit
+
+    def _clean_metrics(self, logits, labels):
+        cfg = self.config
+        probs = softmax_float32(logits)
+        preds = predictions(logits)
+        confidence = probs[np.arange(len(preds)), preds]
+        clean = {"n_examples": int(len(labels)), "accuracy": float((preds == labels).mean()),
+                 "mean_confidence": float(confidence.mean())}
+        calibration = {
+            "ece": expected_calibration_error(probs, labels, n_bins=cfg.n_bins, predictions=preds),
+            "mce": maximum_calibration_error(probs, labels, n_bins=cfg.n_bins, predictions=preds),
+            "confidence_variance": confidence_variance(probs, predictions=preds),
+            "n_bins": cfg.n_bins,
+        }
+        return clean, calibration
+
+    def _fit_cal(self, val_inputs, val_labels) -> TemperatureScaling:
+        n = len(val_inputs) if self.config.n_calibration is None else min(self.config.n_calibration, len(val_inputs))
+        if n == 0:
+            raise ValueError("cal needs a labelled validation set, and it is empty")
+        logits = self.served.logits(list(val_inputs[:n]))
+        return TemperatureScaling().fit(logits, val_labels[:n])
+
+    def _fit_opt(self, val_inputs, val_labels) -> AdversarialTemperatureSearch:
+        cfg = self.config
+        n = min(cfg.n_opt, len(val_inputs))
+        if n == 0:
+            raise ValueError("opt needs a labelled validation set, and it is empty")
+        inputs, labels = list(val_inputs[:n]), np.asarray(val_labels[:n])
+        correct = predictions(self.served.logits(inputs)) == labels
+        attack = self.suite.canonical(cfg.opt_attack)
+
+        def objective(temperature: float) -> float:
+            scaled = TemperatureScaled(self.served, temperature)
+            return self._attack(attack, scaled, inputs, labels, correct, f"opt T={temperature:.3g}").accuracy
+
+        return AdversarialTemperatureSearch(maxiter=cfg.opt_maxiter).fit(objective)
+
+    def _attack(self, attack, model, inputs, labels, clean_correct, stage) -> Robustness:
+        desc = f"T_d={self.config.serve_temperature:g} {attack} {stage}"
+        results = self.suite.run(attack, model, inputs, labels, desc=desc)
+        adversarial = self.suite.adversarial_inputs(results)
+        logits = fresh_logits(self.served, adversarial)
+        still_correct = predictions(logits) == np.asarray(labels)
+        robust = clean_correct & still_correct
+        claimed = np.array([_succeeded(r) for r in results])
+        disagreements = int(np.sum(claimed & still_correct))
+        queries = self.suite.queries(results)
+        attacked = [q for q, ok in zip(queries, clean_correct) if ok]
+        return Robustness(robust=robust, adversarial_logits=logits, claimed_successes=int(claimed.sum()),
+                          disagreements=disagreements,
+                          mean_queries=float(np.mean(attacked)) if attacked else 0.0)
+
+
+def _succeeded(result) -> bool:
+    outcome = getattr(result, "outcome", None)
+    return getattr(outcome, "name", str(outcome)).upper() == "SUCCEEDED"

@@ -1,0 +1,1 @@
+"""calibration stage of ior."""

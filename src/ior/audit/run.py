@@ -53,6 +53,7 @@ class Robustness:
     claimed_successes: int
     disagreements: int
     mean_queries: float
+    records: list = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
@@ -166,6 +167,8 @@ class Auditor:
                 "rescoring_disagreements": {k: v.disagreements for k, v in runs.items()},
             }
             for key, run in runs.items():
+                audit.examples.extend(dict(r, model=name, serve_temperature=cfg.serve_temperature)
+                                      for r in run.records)
                 if run.disagreements:
                     logger.warning("%s/%s: %d claimed successes did not hold on re-scoring",
                                    attack, key, run.disagreements)
@@ -220,9 +223,15 @@ class Auditor:
         disagreements = int(np.sum(claimed & still_correct))
         queries = self.suite.queries(results)
         attacked = [q for q, ok in zip(queries, clean_correct) if ok]
+        record = getattr(self.suite, "record", None)
+        records = []
+        if record is not None and not stage.startswith("opt T="):
+            for i, (result, ok, row) in enumerate(zip(results, robust, logits)):
+                records.append(dict(record(result), index=i, attack=attack, stage=stage, robust=bool(ok),
+                                    rescored_prediction=int(row.argmax())))
         return Robustness(robust=robust, adversarial_logits=logits, claimed_successes=int(claimed.sum()),
                           disagreements=disagreements,
-                          mean_queries=float(np.mean(attacked)) if attacked else 0.0)
+                          mean_queries=float(np.mean(attacked)) if attacked else 0.0, records=records)
 
 
 def _succeeded(result) -> bool:

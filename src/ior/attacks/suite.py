@@ -1,0 +1,78 @@
+"""The text attack suite: what ``ior audit`` needs from the text attacks, behind its protocol.
+
+The audit (``ior.audit.run``) never touches text. This adapter resolves attack names to recipes,
+builds an attack for whatever (temperature-wrapped) model the audit hands it, and returns results
+together with the texts to re-score.
+"""
+
+from __future__ import annotations
+
+from ior.attacks.recipes import RECIPES, get_recipe
+from ior.attacks.results import AttackResult
+
+#: Short names accepted on the command line, mapped to canonical recipe names.
+ALIASES = {"dg": "deepwordbug", "deepwordbug": "deepwordbug", "pwws": "pwws"}
+
+
+def canonical_attack(name: str) -> str:
+    """Canonical recipe name for ``name`` (aliases such as ``dg`` allowed)."""
+    key = str(name).lower()
+    if key not in ALIASES:
+        raise ValueError(f"unknown attack {name!r}; choose from {sorted(set(ALIASES) | set(RECIPES))}")
+    return ALIASES[key]
+
+
+class TextAttackSuite:
+    """Text attacks for the audit.
+
+    Parameters
+    ----------
+    wordnet : WordNetCorpusReader, optional
+        Needed by PWWS; loaded from the prepared cache on first use when not given.
+    seed : int
+        Seed of every attack's randomness.
+    score : {"probability", "margin"}
+        What the goal function ranks candidates by.
+    progress : bool
+        Show a progress bar per attack run.
+    """
+
+    def __init__(self, *, wordnet=None, seed: int = 0, score: str = "probability", progress: bool = True):
+        self._wordnet = wordnet
+        self.seed = int(seed)
+        self.score = score
+        self.progress = progress
+
+    def canonical(self, name: str) -> str:
+        return canonical_attack(name)
+
+    def _wordnet_for(self, name: str):
+        if name == "pwws" and self._wordnet is None:
+            from ior.data.wordnet import load_wordnet
+
+            self._wordnet = load_wordnet()
+        return self._wordnet
+
+    def build(self, name: str, model):
+        name = self.canonical(name)
+        kwargs = {"seed": self.seed, "score": self.score}
+        if name == "pwws":
+            kwargs["wordnet"] = self._wordnet_for(name)
+        return get_recipe(name).build(model, **kwargs)
+
+    def run(self, name: str, model, inputs, labels, *, desc: str = "attack") -> list[AttackResult]:
+        attack = self.build(name, model)
+        return attack.attack_dataset(list(inputs), [int(y) for y in labels], progress=self.progress, desc=desc)
+
+    def adversarial_inputs(self, results) -> list[str]:
+        return [r.adversarial_text for r in results]
+
+    def queries(self, results) -> list[int]:
+        return [r.queries for r in results]
+
+    def record(self, result: AttackResult) -> dict:
+        return result.to_dict()
+
+    def hyperparameters(self, name: str) -> dict:
+        name = self.canonical(name)
+        return get_recipe(name).hyperparameters(seed=self.seed, score=self.score)

@@ -1,0 +1,86 @@
+"""Arguments and loading steps shared by ``ior attack`` and ``ior audit``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def positive_float(text: str) -> float:
+    from ior.models.temperature import check_temperature
+
+    try:
+        return check_temperature(float(text))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"temperature must be a finite number > 0, got {text!r}") from exc
+
+
+def add_model_and_data(p) -> None:
+    p.add_argument("--model", required=True, help="trained classifier folder (safetensors) or hub name")
+    p.add_argument("--dataset", default="rt", help="'rt', a local csv/tsv/jsonl/parquet file or folder, "
+                   "a save_to_disk folder, or hf:NAME[:CONFIG] (default: rt)")
+    p.add_argument("--split", default="test", help="split to attack (default: test)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--n-examples", type=int, default=200,
+                   help="attack the first N examples of the split (0 = all; default 200)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="tokenizer truncation (default: the length the model was trained with, else 128)")
+    p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of attack randomness and bootstrap (default 0)")
+    p.add_argument("--score", choices=["probability", "margin"], default="probability",
+                   help="rank candidates by 1 - p(true class) as TextAttack does (default), or by the logit "
+                        "margin, which no temperature can flatten")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def load_split(args, split: str, *, dataset=None):
+    """Load ``split`` and drop empty texts (warned and counted). Returns (dataset, n_empty)."""
+    from ior.data.loaders import load_text_dataset
+
+    data = load_text_dataset(dataset or args.dataset, split, text_column=args.text_column,
+                             label_column=args.label_column)
+    keep = [i for i, t in enumerate(data.texts) if t.strip()]
+    n_empty = len(data) - len(keep)
+    if n_empty:
+        warnings.warn(f"{split}: skipped {n_empty} empty or whitespace-only text(s); counted in the report",
+                      stacklevel=2)
+        data = data.subset(keep)
+    if len(data) == 0:
+        raise ValueError(f"split {split!r} of {args.dataset!r} has no non-empty texts")
+    return data, n_empty
+
+
+def head(data, n: int | None):
+    if n is not None and n < 0:
+        raise ValueError(f"--n-examples must be >= 0, got {n}")
+    return data if not n or n >= len(data) else data.head(n)
+
+
+def load_classifier(args, num_labels: int):
+    from ior.models.victim import TextClassifier
+
+    classifier = TextClassifier.from_pretrained(args.model, max_length=args.max_length, batch_size=args.batch_size)
+    if classifier.num_labels != num_labels:
+        raise ValueError(f"model {args.model!r} has {classifier.num_labels} classes but the dataset has "
+                         f"{num_labels}")
+    return classifier
+
+
+def model_provenance(args, classifier) -> dict:
+    info = {"path": str(args.model), "weights_sha256": classifier.weights_hash,
+            "max_length": classifier.max_length, "num_labels": classifier.num_labels}
+    config = Path(args.model) / "ior_config.json"
+    if config.is_file():
+        info["ior_config"] = json.loads(config.read_text())
+    return info
+
+
+def dataset_provenance(data, n_empty: int) -> dict:
+    return {"name": data.name, "split": data.split, "n": len(data), "n_empty_skipped": n_empty,
+            "fingerprint": data.fingerprint(), "manifest_sha256": data.manifest_sha256}

@@ -142,7 +142,7 @@ def test_report_contract_and_markdown(tmp_path):
     text = md_path.read_text()
     assert "illusion of robustness" in text and "| T0.01 | 0.01 | flip |" in text
     assert render_markdown(report) == text
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["examples.jsonl", "report.json", "report.md"]
 
 
 def test_bad_config_is_rejected_before_any_work():

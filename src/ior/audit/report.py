@@ -103,10 +103,10 @@ def write_report(report: dict, out_dir, *, examples=None) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     text_json = json.dumps(report, indent=2, default=str)
     text_md = render_markdown(report)
-    text_examples = "".join(json.dumps(e, default=str) + "\n" for e in examples) if examples else None
+    text_examples = "".join(json.dumps(e, default=str) + "\n" for e in examples or [])
     out_dir.mkdir(parents=True, exist_ok=True)
-    if text_examples is not None:
-        atomic_write_text(out_dir / "examples.jsonl", text_examples)
+    # Always written (possibly empty) so a re-run never leaves an older run's examples behind.
+    atomic_write_text(out_dir / "examples.jsonl", text_examples)
     atomic_write_text(out_dir / "report.md", text_md)
     atomic_write_text(out_dir / "report.json", text_json)
     return out_dir / "report.json", out_dir / "report.md"

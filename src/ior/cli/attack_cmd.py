@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
-from ior.cli.common import (add_model_and_data, dataset_provenance, head, load_classifier, load_split,
-                            model_provenance, positive_float)
+from ior.cli.common import (add_model_and_data, check_out_dir, dataset_provenance, head, load_classifier,
+                            load_split, model_provenance, positive_float)
 
 
 def register(sub) -> None:
@@ -36,6 +35,7 @@ def run_attack(args) -> int:
     from ior.models.temperature import serve
 
     started = time.time()
+    out = check_out_dir(args.out)
     attacks = list(dict.fromkeys(canonical_attack(a) for a in args.attack))
     data, n_empty = load_split(args, args.split)
     data = head(data, args.n_examples)
@@ -59,7 +59,6 @@ def run_attack(args) -> int:
                "model": model_provenance(args, classifier), "dataset": dataset_provenance(data, n_empty),
                "recipes": {a: suite.hyperparameters(a) for a in attacks},
                "elapsed_seconds": time.time() - started}
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, text in outputs.items():
         atomic_write_text(out / f"{name}.jsonl", text)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from ior.cli.common import (add_model_and_data, dataset_provenance, head, load_classifier, load_split,
-                            model_provenance, positive_float)
+from ior.cli.common import (add_model_and_data, check_out_dir, dataset_provenance, head, load_classifier,
+                            load_split, model_provenance, positive_float)
 
 DESCRIPTION = """\
 Audit a text classifier for an illusion of robustness (Raina et al., ACL 2024).
@@ -57,6 +57,7 @@ def run_audit(args) -> int:
     from ior.audit.run import Auditor
 
     started = time.time()
+    out = check_out_dir(args.out)
     names = args.names or [f"T_d={t:g}" for t in args.serve_temperature]
     if len(names) != len(args.serve_temperature):
         raise ValueError(f"--names gives {len(names)} names for {len(args.serve_temperature)} serving temperatures")
@@ -98,7 +99,7 @@ def run_audit(args) -> int:
     }
     report = build_report(audits, provenance=provenance, elapsed_seconds=time.time() - started)
     examples = [e for a in audits for e in a.examples]
-    json_path, md_path = write_report(report, args.out, examples=examples)
+    json_path, md_path = write_report(report, out, examples=examples)
     markdown = render_markdown(report)
     print(markdown.split("\n## Provenance")[0].rstrip())
     print(f"\nwrote {json_path} and {md_path} ({report['elapsed_seconds']:.0f} s)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import warnings
@@ -15,8 +16,9 @@ def positive_float(text: str) -> float:
 
     try:
         return check_temperature(float(text))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"temperature must be a finite number > 0, got {text!r}") from exc
+    except (ValueError, TypeError):
+        # ArgumentTypeError, not ValueError: argparse only shows the message of the former.
+        raise argparse.ArgumentTypeError(f"temperature must be a finite number > 0, got {text!r}") from None
 
 
 def add_model_and_data(p) -> None:
@@ -39,20 +41,37 @@ def add_model_and_data(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def trained_label_names(model) -> tuple[str, ...] | None:
+    """The class names ``ior train`` recorded for ``model`` (None for any other model).
+
+    Loading a split with them maps string labels exactly as in training and sizes the label space
+    by the model, so a split lacking a class (or holding an unknown label) is not silently re-indexed.
+    """
+    config = Path(model) / "ior_config.json"
+    if not config.is_file():
+        return None
+    try:
+        names = json.loads(config.read_text())["label_names"]
+    except (ValueError, KeyError, TypeError):
+        logger.warning("could not read label_names from %s", config)
+        return None
+    return tuple(str(name) for name in names) if names else None
+
+
 def load_split(args, split: str, *, dataset=None):
     """Load ``split`` and drop empty texts (warned and counted). Returns (dataset, n_empty)."""
     from ior.data.loaders import load_text_dataset
 
     data = load_text_dataset(dataset or args.dataset, split, text_column=args.text_column,
-                             label_column=args.label_column)
+                             label_column=args.label_column, label_names=trained_label_names(args.model))
     keep = [i for i, t in enumerate(data.texts) if t.strip()]
     n_empty = len(data) - len(keep)
+    if not keep:  # an error, not a warning followed by an error
+        raise ValueError(f"split {split!r} of {str(dataset or args.dataset)!r} has no non-empty texts")
     if n_empty:
         warnings.warn(f"{split}: skipped {n_empty} empty or whitespace-only text(s); counted in the report",
                       stacklevel=2)
         data = data.subset(keep)
-    if len(data) == 0:
-        raise ValueError(f"split {split!r} of {args.dataset!r} has no non-empty texts")
     return data, n_empty
 
 
@@ -62,10 +81,26 @@ def head(data, n: int | None):
     return data if not n or n >= len(data) else data.head(n)
 
 
+def check_out_dir(out) -> Path:
+    """``--out`` as a Path; checked before any work, so a bad folder does not waste an audit."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a folder")
+    return out
+
+
 def load_classifier(args, num_labels: int):
     from ior.models.victim import TextClassifier
 
-    classifier = TextClassifier.from_pretrained(args.model, max_length=args.max_length, batch_size=args.batch_size)
+    try:
+        classifier = TextClassifier.from_pretrained(args.model, max_length=args.max_length,
+                                                    batch_size=args.batch_size)
+    except OSError as exc:
+        if Path(args.model).expanduser().exists():
+            raise
+        # Not a local path, so transformers tried the hub; its message does not name the model.
+        raise ValueError(f"model {args.model!r} is not a local folder and could not be loaded from the "
+                         f"Hugging Face hub: {' '.join(str(exc).split())}") from exc
     if classifier.num_labels != num_labels:
         raise ValueError(f"model {args.model!r} has {classifier.num_labels} classes but the dataset has "
                          f"{num_labels}")

@@ -1,7 +1,8 @@
 """The ``ior`` command line: ``ior data prepare``, ``ior train``, ``ior attack``, ``ior audit``.
 
-Library errors (ValueError, TypeError, RuntimeError, OSError) become one line on stderr and exit
-status 2; nothing is written when a command fails.
+Library errors (ValueError, TypeError, RuntimeError, OSError) and bad arguments become one line on
+stderr (``ior: error: ...``) and exit status 2; nothing is written when a command fails. Warnings are
+one line too (``ior: warning: ...``).
 """
 
 from __future__ import annotations
@@ -28,10 +29,31 @@ def _quiet_libraries() -> None:
         pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors (argparse prints the whole usage block first)."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"ior: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    text = " ".join(str(message).split())
+    print(f"ior: warning: {text}", file=sys.stderr if file is None else file)
+
+
+def _quiet_progress() -> None:
+    try:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ior.cli import attack_cmd, audit_cmd, data_cmd, train_cmd
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ior",
         description="Is a classifier's adversarial robustness genuine, or an illusion of extreme "
                     "miscalibration? Train, attack, calibrate and audit text classifiers "
@@ -47,13 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # bad arguments (already reported), --help, --version
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_ERROR
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     _quiet_libraries()
-    warnings.simplefilter("default")
+    if getattr(args, "no_progress", False):
+        _quiet_progress()
     try:
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _one_line_warning
+            return int(args.handler(args) or 0)
     except (ValueError, TypeError, RuntimeError, OSError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"ior: error: {message}", file=sys.stderr)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from ior.training.config import PRESETS
+
+logger = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -43,6 +46,7 @@ def register(sub) -> None:
 
 
 def run_train(args) -> int:
+    from ior.cli.common import check_out_dir
     from ior.data.loaders import load_text_dataset
     from ior.models.victim import default_encoder_path
     from ior.training.config import TrainConfig
@@ -53,25 +57,48 @@ def run_train(args) -> int:
         temperature=args.temperature, grad_norm=args.grad_norm or None, grad_clip=args.grad_clip,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         max_length=args.max_length, max_train_examples=args.max_train_examples, seed=args.seed)
-    out = Path(args.out)
+    out = check_out_dir(args.out)
+    kw = dict(text_column=args.text_column, label_column=args.label_column)
+    train_data = load_text_dataset(args.dataset, "train", **kw)
     existing = trained_config(out)
-    if existing and existing.get("config_fingerprint") == config.fingerprint() and not args.force:
+    # Same configuration is not enough: the files behind --dataset may have changed since.
+    same_data = (existing or {}).get("dataset", {}).get("fingerprint") == train_data.fingerprint()
+    if existing and existing.get("config_fingerprint") == config.fingerprint() and same_data and not args.force:
         metrics = json.loads((out / "metrics.json").read_text())
-        print(f"reusing {out} (same configuration {config.fingerprint()}); --force retrains")
+        print(f"reusing {out} (same configuration {config.fingerprint()} and training data); --force retrains")
         _print_metrics(metrics)
         return 0
     if out.exists() and not existing and any(out.iterdir()):
         raise ValueError(f"--out {str(out)!r} exists and is not an ior training run; choose another folder")
-    kw = dict(text_column=args.text_column, label_column=args.label_column)
-    train_data = load_text_dataset(args.dataset, "train", **kw)
-    try:
-        eval_data = load_text_dataset(args.dataset, "validation", **kw)
-    except ValueError:
-        eval_data = None
+    eval_data = _validation_split(args.dataset, label_names=train_data.label_names, **kw)
     metrics = train(config, train_data, out, eval_data=eval_data, progress=not args.no_progress)
     print(f"saved {out}")
     _print_metrics(metrics)
     return 0
+
+
+def _validation_split(dataset: str, *, label_names, **columns):
+    """The dataset's validation split, labelled as in training, or None when it has none.
+
+    A single file has no separate splits (evaluating on it would re-measure the training data); in a
+    folder of split files, a validation file that exists but is broken is an error, not a skip.
+    """
+    from ior.data.loaders import RT_ALIASES, load_text_dataset
+    from ior.data.readers import SPLIT_FILE_SUFFIXES, is_saved_hf_dataset
+
+    local = str(dataset).strip().lower() not in RT_ALIASES and not str(dataset).startswith("hf:")
+    path = Path(dataset).expanduser()
+    if local and path.is_file():
+        return None
+    if local and path.is_dir() and not is_saved_hf_dataset(path):
+        if not any((path / f"validation{suffix}").is_file() for suffix in SPLIT_FILE_SUFFIXES):
+            return None
+        return load_text_dataset(dataset, "validation", label_names=label_names, **columns)
+    try:
+        return load_text_dataset(dataset, "validation", label_names=label_names, **columns)
+    except ValueError as exc:  # a save_to_disk folder or hub dataset without that split
+        logger.info("no validation split: %s", exc)
+        return None
 
 
 def _print_metrics(metrics: dict) -> None:

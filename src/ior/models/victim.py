@@ -81,7 +81,9 @@ def load_sequence_classifier(path: str | Path, *, num_labels: int | None = None,
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     folder = Path(path)
-    if folder.exists() or str(path).startswith((".", "/", "~")):
+    # A path whose first component exists here is local, never a hub name: "runs/typo" must say
+    # "does not exist" at once instead of retrying the hub.
+    if folder.exists() or str(path).startswith((".", "/", "~")) or Path(folder.parts[0]).exists():
         _check_local_folder(folder.expanduser())
     kwargs = {"use_safetensors": True, "trust_remote_code": False}
     config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)

@@ -110,9 +110,10 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
             step += 1
             seen += len(idx)
             correct += int((logits.argmax(dim=1) == target).sum())
-            loss_sum += float(loss) * len(idx)
-            if not np.isfinite(float(loss)):
-                raise RuntimeError(f"training diverged: loss is {float(loss)} at step {step}")
+            loss_value = loss.item()
+            loss_sum += loss_value * len(idx)
+            if not np.isfinite(loss_value):
+                raise RuntimeError(f"training diverged: loss is {loss_value} at step {step}")
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
             bar.update(1)
         record = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / seen,

@@ -1,0 +1,257 @@
+"""Bad input to ``ior audit`` / ``ior attack``: exit 2, one ``ior: error:`` line naming the problem, no output."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from conftest import make_tiny_bert
+from ior.cli.main import main
+
+ROWS = [{"text": "a wonderful film", "label": 1}, {"text": "a dull mess", "label": 0},
+        {"text": "great acting", "label": 1}, {"text": "boring and slow", "label": 0}]
+
+
+def write_jsonl(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def good_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    for split in ("train", "test"):
+        write_jsonl(folder / f"{split}.jsonl", ROWS)
+    write_jsonl(folder / "validation.jsonl", ROWS[::-1])  # not the test split: no warning
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, tiny_bert):
+    """Broken and mismatched model folders, built once."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    root = tmp_path_factory.mktemp("models")
+    nan_bias = root / "nan-bias"
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert)
+    with torch.no_grad():
+        model.classifier.bias.fill_(float("nan"))
+    model.save_pretrained(nan_bias, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(nan_bias)
+    pickled = root / "pickled"  # transformers 5 only writes safetensors: pickle by hand
+    pickled.mkdir()
+    model.config.save_pretrained(pickled)
+    torch.save(model.state_dict(), pickled / "pytorch_model.bin")
+    (root / "not-a-model").mkdir()
+    (root / "not-a-model" / "notes.txt").write_text("hello")
+    (root / "weights.bin").write_bytes(b"\0")
+    return {"tiny": tiny_bert, "nan-bias": str(nan_bias), "pickled": str(pickled),
+            "no-head": make_tiny_bert(root / "no-head", head=False),
+            "three-classes": make_tiny_bert(root / "three-classes", num_labels=3),
+            "missing": str(root / "does-not-exist"), "not-a-model": str(root / "not-a-model"),
+            "file": str(root / "weights.bin")}
+
+
+def assert_one_line_error(argv, out, capsys, pattern):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    err_lines = captured.err.splitlines()
+    assert status == 2, captured.err
+    assert len(err_lines) == 1, captured.err
+    assert err_lines[0].startswith("ior: error: ")
+    assert "Traceback" not in captured.err
+    assert re.search(pattern, err_lines[0]), err_lines[0]
+    assert not out.exists() or not any(out.iterdir()), sorted(p.name for p in out.iterdir())
+
+
+def command_argv(command, model, dataset, out, *extra):
+    argv = [command, "--model", model, "--dataset", dataset, "--out", out, "--attack", "dg",
+            "--n-examples", 2, "--no-progress"]
+    if command == "audit":
+        argv += ["--n-opt", 2, "--opt-maxiter", 1, "--n-bootstrap", 20]
+    return argv + list(extra)
+
+
+# ---------------------------------------------------------------- datasets
+
+def _dataset_case(case, root):
+    folder = root / case
+    folder.mkdir()
+    for split in ("train", "validation"):
+        write_jsonl(folder / f"{split}.jsonl", ROWS)
+    test = folder / "test.jsonl"
+    if case == "missing-file":
+        return folder / "nowhere.jsonl", r"dataset not found: '.*nowhere\.jsonl'"
+    if case == "missing-split":
+        return folder, r"no file for split 'test' in '.*'"
+    if case == "empty-file":
+        test.write_text("")
+        return folder, r"empty file: '.*test\.jsonl'"
+    if case == "blank-lines-only":
+        test.write_text("\n\n")
+        return folder, r"no rows in '.*test\.jsonl'"
+    if case == "missing-text-column":
+        write_jsonl(test, [{"sentence": "fine", "label": 1}])
+        return folder, r"column 'text' not found in '.*test\.jsonl'; available columns: sentence, label"
+    if case == "missing-label-column":
+        write_jsonl(test, [{"text": "fine", "sentiment": 1}])
+        return folder, r"column 'label' not found in '.*test\.jsonl'; available columns: text, sentiment"
+    if case == "unknown-string-label":
+        # No label names recorded by `ior train` here: the split's three names do not fit two classes.
+        write_jsonl(test, [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"},
+                           {"text": "so so", "label": "meh"}])
+        return folder, r"has 2 classes but the dataset has 3"
+    if case == "label-out-of-range":
+        write_jsonl(test, [{"text": "good", "label": 1}, {"text": "bad", "label": -1}])
+        return folder, r"label -1 out of range in column 'label' \(row 1\)"
+    if case == "missing-label-value":
+        write_jsonl(test, [{"text": "good", "label": 1}, {"text": "bad", "label": None}])
+        return folder, r"missing label in column 'label' \(row 1\)"
+    if case == "only-empty-texts":
+        write_jsonl(test, [{"text": "", "label": 1}, {"text": "  ", "label": 0}])
+        return folder, r"split 'test' of '.*' has no non-empty texts"
+    if case == "broken-validation":
+        write_jsonl(test, ROWS)
+        write_jsonl(folder / "validation.jsonl", [{"text": "fine", "sentiment": 1}])
+        return folder, r"column 'label' not found in '.*validation\.jsonl'"
+    raise AssertionError(case)
+
+
+DATASET_CASES = ["missing-file", "missing-split", "empty-file", "blank-lines-only", "missing-text-column",
+                 "missing-label-column", "unknown-string-label", "label-out-of-range", "missing-label-value",
+                 "only-empty-texts"]
+
+
+@pytest.mark.parametrize("command", ["audit", "attack"])
+@pytest.mark.parametrize("case", DATASET_CASES)
+def test_bad_dataset_is_one_line_error(case, command, models, tmp_path, capsys):
+    dataset, pattern = _dataset_case(case, tmp_path)
+    out = tmp_path / "out"
+    assert_one_line_error(command_argv(command, models["tiny"], dataset, out), out, capsys, pattern)
+
+
+def test_audit_broken_validation_split_is_one_line_error(models, tmp_path, capsys):
+    dataset, pattern = _dataset_case("broken-validation", tmp_path)
+    out = tmp_path / "out"
+    assert_one_line_error(command_argv("audit", models["tiny"], dataset, out), out, capsys, pattern)
+
+
+# ---------------------------------------------------------------- temperatures (argparse level)
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "=-inf", "1e-400", "warm"])
+@pytest.mark.parametrize("command, flag", [("audit", "--serve-temperature"), ("attack", "--serve-temperature"),
+                                           ("attack", "--attack-temperature")])
+def test_bad_temperature_is_one_line_error(command, flag, value, good_data, models, tmp_path, capsys):
+    out = tmp_path / "out"
+    # argparse reads "-inf" after a space as an option; "--flag=-inf" passes it as a value.
+    extra = [flag + value] if value.startswith("=") else [flag, value]
+    argv = command_argv(command, models["tiny"], good_data, out, *extra)
+    assert_one_line_error(argv, out, capsys,
+                          rf"argument {flag}: temperature must be a finite number > 0, got '{value.lstrip('=')}'")
+
+
+def test_bad_temperature_among_good_ones_is_rejected(good_data, models, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = command_argv("audit", models["tiny"], good_data, out, "--serve-temperature", "1", "0.01", "0")
+    assert_one_line_error(argv, out, capsys, r"--serve-temperature: temperature must be .* got '0'")
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["audit", "--dataset", "x", "--out", "o"], r"the following arguments are required: --model"),
+    (["audit", "--model", "m", "--dataset", "x", "--out", "o", "--score", "logit"], r"--score: invalid choice"),
+    (["frobnicate"], r"invalid choice: 'frobnicate'"),
+])
+def test_argparse_errors_are_one_line(argv, pattern, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(argv, tmp_path / "o", capsys, pattern)
+
+
+def test_help_returns_0(capsys):
+    assert main(["audit", "--help"]) == 0
+    assert "--serve-temperature" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- models
+
+MODEL_CASES = {
+    "missing": r"model path '.*does-not-exist' does not exist",
+    "not-a-model": r"model path '.*not-a-model' has no config\.json",
+    "file": r"model path '.*weights\.bin' is not a directory",
+    "pickled": r"has no \.safetensors weights",
+    "no-head": r"has no trained classification head",
+    "nan-bias": r"non-finite logits",
+    "three-classes": r"model '.*three-classes' has 3 classes but the dataset has 2",
+}
+
+
+@pytest.mark.parametrize("command", ["audit", "attack"])
+@pytest.mark.parametrize("case", sorted(MODEL_CASES))
+def test_bad_model_is_one_line_error(case, command, models, good_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert_one_line_error(command_argv(command, models[case], good_data, out), out, capsys, MODEL_CASES[case])
+
+
+def test_model_name_that_is_neither_local_nor_on_the_hub_is_named(good_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert_one_line_error(command_argv("attack", "no-such-model", good_data, out), out, capsys,
+                          r"model 'no-such-model' is not a local folder and could not be loaded")
+
+
+# ---------------------------------------------------------------- other arguments
+
+def test_out_that_is_a_file_is_rejected_before_any_work(models, good_data, tmp_path, capsys):
+    out = tmp_path / "report.txt"
+    out.write_text("keep me")
+    status = main([str(a) for a in command_argv("audit", models["tiny"], good_data, out)])
+    err = capsys.readouterr().err
+    assert status == 2 and err == f"ior: error: --out '{out}' exists and is not a folder\n"
+    assert out.read_text() == "keep me"
+
+
+def test_unknown_attack_is_one_line_error(models, good_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = command_argv("audit", models["tiny"], good_data, out) + ["--attack", "textfooler"]
+    assert_one_line_error(argv, out, capsys, r"unknown attack 'textfooler'")
+
+
+def test_names_must_match_serving_temperatures(models, good_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = command_argv("audit", models["tiny"], good_data, out, "--serve-temperature", 1, 2, "--names", "a")
+    assert_one_line_error(argv, out, capsys, r"--names gives 1 names for 2 serving temperatures")
+
+
+# ---------------------------------------------------------------- probabilities (API level)
+
+class Probabilities:
+    """A classifier whose outputs are already softmax probabilities (what a careless export serves)."""
+
+    def __init__(self, classifier):
+        self.classifier = classifier
+        self.num_labels = classifier.num_labels
+
+    def logits(self, texts):
+        from ior.models.probabilities import softmax_float32
+
+        return softmax_float32(self.classifier.logits(texts))
+
+
+def test_audit_refuses_a_model_that_outputs_probabilities(models):
+    from ior.attacks.suite import TextAttackSuite
+    from ior.audit.config import AuditConfig
+    from ior.audit.run import Auditor
+    from ior.models.victim import TextClassifier
+
+    model = Probabilities(TextClassifier.from_pretrained(models["tiny"], max_length=16))
+    texts, labels = [r["text"] for r in ROWS], np.array([r["label"] for r in ROWS])
+    suite = TextAttackSuite(progress=False)
+    config = dict(attacks=("deepwordbug",), piercings=(), n_examples=4, n_bootstrap=20)
+    with pytest.raises(ValueError, match="probabilities where logits are required"):
+        Auditor(model, suite, AuditConfig(**config), progress=False).run(texts, labels, [], [])
+    audit = Auditor(model, suite, AuditConfig(**config, allow_probabilities=True), progress=False).run(
+        texts, labels, [], [])
+    assert "outputs-are-probabilities" in {f["code"] for f in audit.flags}

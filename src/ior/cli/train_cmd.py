@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
-from ior.training.config import PRESETS
+from ior.training.config import DDI_NORMALIZATIONS, METHODS, PRESETS
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def register(sub) -> None:
                       help="normalise the global gradient to unit L2 norm every step (the paper's * models)")
     norm.add_argument("--grad-clip", type=float, default=None, metavar="C",
                       help="clip the global gradient norm at C")
+    _add_method_arguments(p)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None, dest="learning_rate")
@@ -43,6 +45,60 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="retrain even if --out holds the same run")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=run_train)
+
+
+def _add_method_arguments(p) -> None:
+    at = p.add_argument_group(
+        "training method",
+        "Adversarial training perturbs token embeddings within a per-example L2 ball; defaults are the "
+        "paper's settings. Every method combines with --temperature, --grad-norm and --grad-clip.")
+    at.add_argument("--method", choices=METHODS, default=None,
+                    help="standard (default): cross-entropy; pgd: PGD-K (Madry et al. 2018); freelb: FreeLB "
+                         "(Zhu et al. 2020); ascc: adversarial sparse convex combinations of synonyms (Dong et "
+                         "al. 2021); ddi: DDi-AT (Latorre et al. 2023), M PGD starts combined by the min-norm "
+                         "point of their gradients; dg-aug: add DeepWordBug examples of the standard model "
+                         "--augment-from to the training set (which doubles it, so twice the steps)")
+    at.add_argument("--adv-steps", type=int, default=None, metavar="K",
+                    help="ascent steps of pgd/freelb, Adam steps of the ascc adversary (default 5)")
+    at.add_argument("--adv-lr", type=float, default=None, metavar="LR",
+                    help="ascent step length in L2 (default 0.03)")
+    at.add_argument("--adv-init-mag", type=float, default=None, metavar="MAG",
+                    help="magnitude of the random start (default 0.05)")
+    at.add_argument("--adv-max-norm", type=float, default=None, metavar="R",
+                    help="radius of the per-example L2 ball (default 1.0)")
+    at.add_argument("--ascc-alpha", type=float, default=None, metavar="A",
+                    help="ascc sparsity weight (default 10)")
+    at.add_argument("--ascc-beta", type=float, default=None, metavar="B",
+                    help="ascc KL weight in the loss (default 40)")
+    at.add_argument("--ascc-synonyms", default=None, metavar="SOURCE",
+                    help="'wordnet' (default) or a word-vector text file, e.g. counter-fitted vectors "
+                         "(neighbours with cosine similarity >= 0.8)")
+    at.add_argument("--ascc-max-synonyms", type=int, default=None, metavar="N",
+                    help="at most N single-token synonyms per word (default 8)")
+    at.add_argument("--ddi-samples", type=int, default=None, metavar="M",
+                    help="ddi: adversarial batches from different random starts (default 3)")
+    at.add_argument("--ddi-steps", type=int, default=None, metavar="K",
+                    help="ddi: PGD steps each (default 3)")
+    at.add_argument("--ddi-normalization", choices=DDI_NORMALIZATIONS, default=None,
+                    help="ddi update: normalize to unit L2 norm (default, as in the paper), clip at "
+                         "--ddi-clip-norm, or none (the paper's Table 5 ablation)")
+    at.add_argument("--ddi-clip-norm", type=float, default=None, metavar="C",
+                    help="threshold of --ddi-normalization clip (default 1.0)")
+    at.add_argument("--augment-from", default=None, metavar="MODEL_DIR",
+                    help="dg-aug: the trained standard model whose DeepWordBug examples are added")
+
+
+_METHOD_OPTIONS = ("method", "adv_steps", "adv_lr", "adv_init_mag", "adv_max_norm", "ascc_alpha", "ascc_beta",
+                   "ascc_synonyms", "ascc_max_synonyms", "ddi_samples", "ddi_steps", "ddi_normalization",
+                   "ddi_clip_norm", "augment_from")
+
+
+def _unused_method_options(args, config) -> list[str]:
+    from ior.training.config import METHOD_FIELDS
+
+    used = set(METHOD_FIELDS[config.method]) | {"method"}
+    return [f"--{name.replace('_', '-')}" for name in _METHOD_OPTIONS[1:]
+            if getattr(args, name) is not None and name not in used]
 
 
 def run_train(args) -> int:
@@ -56,14 +112,19 @@ def run_train(args) -> int:
         args.preset, model=args.model or default_encoder_path(), dataset=args.dataset,
         temperature=args.temperature, grad_norm=args.grad_norm or None, grad_clip=args.grad_clip,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        max_length=args.max_length, max_train_examples=args.max_train_examples, seed=args.seed)
+        max_length=args.max_length, max_train_examples=args.max_train_examples, seed=args.seed,
+        **{name: getattr(args, name) for name in _METHOD_OPTIONS})
+    unused = _unused_method_options(args, config)
+    if unused:
+        warnings.warn(f"ignoring {', '.join(unused)}: not used by --method {config.method}")
     out = check_out_dir(args.out)
     kw = dict(text_column=args.text_column, label_column=args.label_column)
     train_data = load_text_dataset(args.dataset, "train", **kw)
     existing = trained_config(out)
     # Same configuration is not enough: the files behind --dataset may have changed since.
     same_data = (existing or {}).get("dataset", {}).get("fingerprint") == train_data.fingerprint()
-    if existing and existing.get("config_fingerprint") == config.fingerprint() and same_data and not args.force:
+    if existing and existing.get("config_fingerprint") == config.fingerprint() and same_data and not args.force \
+            and _same_augmentation_source(out, config):
         metrics = json.loads((out / "metrics.json").read_text())
         print(f"reusing {out} (same configuration {config.fingerprint()} and training data); --force retrains")
         _print_metrics(metrics)
@@ -75,6 +136,16 @@ def run_train(args) -> int:
     print(f"saved {out}")
     _print_metrics(metrics)
     return 0
+
+
+def _same_augmentation_source(out: Path, config) -> bool:
+    """dg-aug: the model behind --augment-from has not been retrained since the run in ``out``."""
+    if config.method != "dg-aug":
+        return True
+    from ior.models.victim import weights_sha256
+
+    saved = json.loads((out / "metrics.json").read_text()).get("augmentation", {})
+    return saved.get("source_weights_sha256") == weights_sha256(config.augment_from)
 
 
 def _validation_split(dataset: str, *, label_names, **columns):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, fields, replace
 
 # Appendix D of the paper, and a preset that fine-tunes MiniLM on rt in minutes on two CPU cores.
@@ -12,6 +13,25 @@ PRESETS = {
     "paper": dict(learning_rate=1e-5, batch_size=8, epochs=5, weight_decay=0.01, max_length=128),
     "cpu": dict(learning_rate=5e-5, batch_size=32, epochs=2, weight_decay=0.01, max_length=64),
 }
+
+#: Training methods of ``ior train --method`` (see ``ior.training.adversarial``, ``ascc``, ``ddi``,
+#: ``augmentation``).
+METHODS = ("standard", "pgd", "freelb", "ascc", "ddi", "dg-aug")
+DDI_NORMALIZATIONS = ("normalize", "clip", "none")
+
+_EMBEDDING_AT = ("adv_steps", "adv_lr", "adv_init_mag", "adv_max_norm")
+#: The hyper-parameters each method reads. The others are recorded in ``to_dict`` but left out of
+#: the fingerprint, so two configs that train the same model share it.
+METHOD_FIELDS = {
+    "standard": (),
+    "pgd": _EMBEDDING_AT,
+    "freelb": _EMBEDDING_AT,
+    "ascc": ("adv_steps", "ascc_alpha", "ascc_beta", "ascc_synonyms", "ascc_max_synonyms"),
+    "ddi": ("adv_lr", "adv_init_mag", "adv_max_norm", "ddi_samples", "ddi_steps", "ddi_normalization",
+            "ddi_clip_norm"),
+    "dg-aug": ("augment_from",),
+}
+_AT_FIELDS = frozenset(name for names in METHOD_FIELDS.values() for name in names)
 
 
 @dataclass(frozen=True)
@@ -22,6 +42,19 @@ class TrainConfig:
     ``logits / temperature``. It is recorded, never applied at inference. ``grad_norm`` rescales the
     whole gradient to unit L2 norm before every step (the paper's ``*`` variants, which produce the
     implicit illusion of robustness); ``grad_clip`` only rescales when the norm exceeds the value.
+
+    ``method`` picks the per-batch loss: ``standard`` (cross-entropy), adversarial training in
+    token-embedding space (``pgd``, ``freelb``, ``ascc``, ``ddi``) or ``dg-aug`` (DeepWordBug examples
+    of the standard model in ``augment_from`` added to the training set). Their defaults are the
+    paper's (Li et al. 2021b's settings): ``adv_steps`` = 5 ascent steps of size ``adv_lr`` = 0.03
+    from a random start of magnitude ``adv_init_mag`` = 0.05, projected on the per-example L2 ball of
+    radius ``adv_max_norm`` = 1; ASCC with ``ascc_alpha`` = 10 (sparsity), ``ascc_beta`` = 40 (KL
+    weight) over at most ``ascc_max_synonyms`` synonyms per word from ``ascc_synonyms`` ("wordnet" or
+    a word-vector text file such as counter-fitted vectors); DDi-AT with ``ddi_samples`` = 3 PGD
+    starts of ``ddi_steps`` = 3 steps and its update ``ddi_normalization`` ("normalize", as in
+    Latorre et al. 2023; "clip" at ``ddi_clip_norm``; or "none"). The training temperature divides
+    the logits in every loss, adversarial ones included; ``grad_norm``/``grad_clip`` apply after
+    any method.
     """
 
     model: str
@@ -40,6 +73,20 @@ class TrainConfig:
     grad_clip: float | None = None
     seed: int = 0
     max_train_examples: int | None = None
+    method: str = "standard"
+    adv_steps: int = 5
+    adv_lr: float = 0.03
+    adv_init_mag: float = 0.05
+    adv_max_norm: float = 1.0
+    ascc_alpha: float = 10.0
+    ascc_beta: float = 40.0
+    ascc_synonyms: str = "wordnet"
+    ascc_max_synonyms: int = 8
+    ddi_samples: int = 3
+    ddi_steps: int = 3
+    ddi_normalization: str = "normalize"
+    ddi_clip_norm: float = 1.0
+    augment_from: str | None = None
 
     def __post_init__(self):
         if self.preset not in PRESETS and self.preset != "custom":
@@ -58,6 +105,36 @@ class TrainConfig:
         if self.max_train_examples is not None and self.max_train_examples < 1:
             raise ValueError(f"max_train_examples must be >= 1, got {self.max_train_examples!r}")
         object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
+        self._check_method()
+
+    def _check_method(self):
+        for name in ("augment_from", "ascc_synonyms"):  # paths are recorded as strings
+            if isinstance(getattr(self, name), os.PathLike):
+                object.__setattr__(self, name, os.fspath(getattr(self, name)))
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        for name in ("adv_steps", "ascc_max_synonyms", "ddi_samples", "ddi_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        for name in ("adv_lr", "adv_max_norm", "ddi_clip_norm"):
+            _positive(self, name)
+        for name in ("adv_init_mag", "ascc_alpha", "ascc_beta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0:
+                raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+        if self.ddi_normalization not in DDI_NORMALIZATIONS:
+            raise ValueError(f"ddi_normalization must be one of {list(DDI_NORMALIZATIONS)}, "
+                             f"got {self.ddi_normalization!r}")
+        if not isinstance(self.ascc_synonyms, str) or not self.ascc_synonyms.strip():
+            raise ValueError(f"ascc_synonyms must be 'wordnet' or a word-vector file, got {self.ascc_synonyms!r}")
+        if self.method == "dg-aug":
+            if not isinstance(self.augment_from, str) or not self.augment_from.strip():
+                raise ValueError("augment_from (the standard model to attack) is required with method 'dg-aug', "
+                                 f"got {self.augment_from!r}")
+        elif self.augment_from is not None:
+            raise ValueError(f"augment_from only applies to method 'dg-aug', got method {self.method!r}")
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "TrainConfig":
@@ -80,8 +157,17 @@ class TrainConfig:
         return asdict(self)
 
     def fingerprint(self) -> str:
-        """Stable hash of the configuration: two equal configs train the same model."""
-        payload = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        """Stable hash of the configuration: two equal configs train the same model.
+
+        Hyper-parameters of methods other than ``self.method`` are left out, and so is
+        ``method="standard"`` itself, which keeps the fingerprints of runs made before training
+        methods existed.
+        """
+        used = set(METHOD_FIELDS[self.method])
+        data = {k: v for k, v in self.to_dict().items() if k not in _AT_FIELDS or k in used}
+        if self.method == "standard":
+            del data["method"]
+        payload = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def with_updates(self, **changes) -> "TrainConfig":

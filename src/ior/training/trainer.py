@@ -1,8 +1,11 @@
 """Fine-tune a Transformer sequence classifier, optionally at a training temperature.
 
-The loop reads top to bottom: shuffle, tokenize, cross-entropy of ``logits / T``, backward,
-optional gradient normalization or clipping, AdamW step. A finished run is written to a temporary
-folder and renamed into place, so a crash never leaves a half-written checkpoint behind.
+The loop reads top to bottom: shuffle, tokenize, the training method's loss and backward pass
+(cross-entropy of ``logits / T`` for ``standard``; an adversarial objective for ``pgd``, ``freelb``,
+``ascc``, ``ddi``), optional gradient normalization or clipping, AdamW step. ``dg-aug`` changes the
+data, not the loss: the training set is doubled with DeepWordBug examples before the loop. A
+finished run is written to a temporary folder and renamed into place, so a crash never leaves a
+half-written checkpoint behind.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from tqdm.auto import tqdm
 import ior
 from ior.data.cache import atomic_write_text
 from ior.models.victim import TextClassifier, load_sequence_classifier, weights_sha256
+from ior.training.adversarial import PGD, FreeLB, PerturbationHook, TrainingMethod
 from ior.training.config import TrainConfig
 from ior.training.gradients import clip_gradients_, normalize_gradients_
 
@@ -37,7 +41,37 @@ def accuracy(classifier: TextClassifier, texts, labels) -> float:
     return float((logits.argmax(axis=1) == np.asarray(labels)).mean())
 
 
-def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=True) -> dict:
+def training_method(config: TrainConfig, tokenizer, *, synonyms=None,
+                    hook: PerturbationHook | None = None) -> TrainingMethod:
+    """The per-batch loss of ``config.method`` (``dg-aug`` trains with the standard loss).
+
+    ``synonyms`` (ASCC only): a :class:`ior.training.ascc.SynonymSource`, WordNet reader or word
+    embedding; default: ``config.ascc_synonyms``. ``hook(delta, mask)`` sees every embedding
+    perturbation trained on (PGD, FreeLB, DDi).
+    """
+    t = config.temperature
+    embedding = dict(step_size=config.adv_lr, init_mag=config.adv_init_mag, max_norm=config.adv_max_norm,
+                     temperature=t, hook=hook)
+    if config.method == "pgd":
+        return PGD(steps=config.adv_steps, **embedding)
+    if config.method == "freelb":
+        return FreeLB(steps=config.adv_steps, **embedding)
+    if config.method == "ddi":
+        from ior.training.ddi import DDi
+
+        return DDi(samples=config.ddi_samples, steps=config.ddi_steps, normalization=config.ddi_normalization,
+                   clip_norm=config.ddi_clip_norm, **embedding)
+    if config.method == "ascc":
+        from ior.training.ascc import ASCC, SynonymTable, load_synonym_source
+
+        source = synonyms if synonyms is not None else load_synonym_source(config.ascc_synonyms)
+        table = SynonymTable(tokenizer, source, max_synonyms=config.ascc_max_synonyms)
+        return ASCC(table, alpha=config.ascc_alpha, beta=config.ascc_beta, steps=config.adv_steps, temperature=t)
+    return TrainingMethod(temperature=t)
+
+
+def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=True, synonyms=None,
+          hook: PerturbationHook | None = None) -> dict:
     """Fine-tune ``config.model`` on ``train_data`` and save it to ``out_dir``.
 
     Parameters
@@ -47,6 +81,8 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
     out_dir : path
         Receives ``model.safetensors``, ``config.json``, the tokenizer, ``ior_config.json``
         (training config, label names, dataset fingerprint) and ``metrics.json``.
+    synonyms, hook
+        Passed to :func:`training_method`.
 
     Returns
     -------
@@ -62,12 +98,23 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
         texts, labels = [texts[i] for i in keep], labels[keep]
     if not texts:
         raise ValueError("the training set is empty")
+    if config.method == "ascc" and synonyms is None:  # fail before any training if it is missing
+        from ior.training.ascc import load_synonym_source
+
+        synonyms = load_synonym_source(config.ascc_synonyms)
+    augmentation = None
+    if config.method == "dg-aug":
+        from ior.training.augmentation import deepwordbug_augment
+
+        augmented = deepwordbug_augment(texts, labels, config.augment_from, seed=config.seed, progress=progress)
+        texts, labels, augmentation = list(augmented.texts), np.asarray(augmented.labels), augmented.summary
 
     num_labels = len(train_data.label_names)
     model, tokenizer = load_sequence_classifier(config.model, num_labels=num_labels, allow_new_head=True)
     model.config.id2label = dict(enumerate(train_data.label_names))
     model.config.label2id = {name: i for i, name in enumerate(train_data.label_names)}
     classifier = TextClassifier(model, tokenizer, max_length=config.max_length, cache=False)
+    method = training_method(config, tokenizer, synonyms=synonyms, hook=hook)
 
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
@@ -94,11 +141,10 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
             enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                             max_length=config.max_length, return_tensors="pt")
             target = torch.as_tensor(labels[idx], dtype=torch.long)
-            logits = model(**enc).logits
-            # The training temperature lives only inside the loss: inference stays at T = 1.
-            loss = torch.nn.functional.cross_entropy(logits / config.temperature, target)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # The method leaves its loss's gradient in .grad. The training temperature lives only
+            # inside its losses: inference stays at T = 1.
+            result = method.backward(model, enc, target)
             if config.grad_norm:
                 grad_norm = normalize_gradients_(params)
             elif config.grad_clip is not None:
@@ -109,8 +155,8 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
             schedule.step()
             step += 1
             seen += len(idx)
-            correct += int((logits.argmax(dim=1) == target).sum())
-            loss_value = loss.item()
+            correct += int((result.logits.argmax(dim=1) == target).sum())
+            loss_value = result.loss
             loss_sum += loss_value * len(idx)
             if not np.isfinite(loss_value):
                 raise RuntimeError(f"training diverged: loss is {loss_value} at step {step}")
@@ -131,6 +177,8 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
         "n_eval": len(eval_data) if eval_data is not None else 0,
         "elapsed_seconds": time.time() - started,
     }
+    if augmentation is not None:
+        metrics["augmentation"] = augmentation
     _save(model, tokenizer, config, train_data, metrics, out_dir)
     return metrics
 

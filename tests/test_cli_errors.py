@@ -216,7 +216,7 @@ def test_out_that_is_a_file_is_rejected_before_any_work(models, good_data, tmp_p
 def test_unknown_attack_is_one_line_error(models, good_data, tmp_path, capsys):
     out = tmp_path / "out"
     argv = command_argv("audit", models["tiny"], good_data, out) + ["--attack", "nosuchattack"]
-    assert_one_line_error(argv, out, capsys, r"unknown attack 'textfooler'")
+    assert_one_line_error(argv, out, capsys, r"unknown attack 'nosuchattack'")
 
 
 def test_names_must_match_serving_temperatures(models, good_data, tmp_path, capsys):

@@ -30,8 +30,8 @@ def test_registry():
     assert RECIPES["deepwordbug"] is RECIPES["dg"] is DeepWordBugGao2018
     assert RECIPES["pwws"] is PWWSRen2019
     assert get_recipe("dg") is DeepWordBugGao2018
-    with pytest.raises(ValueError, match=r"recipe must be one of \['deepwordbug', 'dg', 'pwws'\]"):
-        get_recipe("textfooler")
+    with pytest.raises(ValueError, match=r"recipe must be one of \[.*'deepwordbug', 'dg', 'pwws'.*got 'nosuch'"):
+        get_recipe("nosuch")
     model = BagOfWordsVictim({"good": [0.0, 1.0]})
     assert isinstance(build_attack("dg", model, seed=1), Attack)
 

@@ -11,7 +11,14 @@ from ior.attacks.recipes import RECIPES, get_recipe
 from ior.attacks.results import AttackResult
 
 #: Short names accepted on the command line, mapped to canonical recipe names.
-ALIASES = {"dg": "deepwordbug", "deepwordbug": "deepwordbug", "pwws": "pwws"}
+ALIASES = {
+    "bae": "bae",
+    "dg": "deepwordbug",
+    "deepwordbug": "deepwordbug",
+    "pwws": "pwws",
+    "tf": "textfooler",
+    "textfooler": "textfooler",
+}
 
 
 def canonical_attack(name: str) -> str:
@@ -35,10 +42,21 @@ class TextAttackSuite:
         What the goal function ranks candidates by.
     progress : bool
         Show a progress bar per attack run.
+    embedding, encoder, tagger : optional
+        TextFooler's word vectors, sentence encoder and part-of-speech tagger
+        (:func:`ior.attacks.recipes.textfooler_jin_2019.default_resources`); each is loaded on
+        first use and then shared by every attack this suite builds.
+    masked_lm : MaskedLM or path, optional
+        BAE's masked language model (:func:`ior.resources.mlm.load_masked_lm`); by default the
+        one ``ior resources build-mlm`` wrote, loaded when BAE is first built. BAE shares
+        ``encoder`` and ``tagger`` with TextFooler.
     """
 
-    def __init__(self, *, wordnet=None, seed: int = 0, score: str = "probability", progress: bool = True):
+    def __init__(self, *, wordnet=None, seed: int = 0, score: str = "probability", progress: bool = True,
+                 embedding=None, encoder=None, tagger=None, masked_lm=None):
         self._wordnet = wordnet
+        self._embedding, self._encoder, self._tagger = embedding, encoder, tagger
+        self._masked_lm = masked_lm
         self.seed = int(seed)
         self.score = score
         self.progress = progress
@@ -53,11 +71,32 @@ class TextAttackSuite:
             self._wordnet = load_wordnet()
         return self._wordnet
 
+    def _textfooler_resources(self) -> dict:
+        from ior.attacks.recipes.textfooler_jin_2019 import default_resources
+
+        if self._embedding is None or self._encoder is None or self._tagger is None:
+            self._embedding, self._encoder, self._tagger = default_resources(
+                embedding=self._embedding, encoder=self._encoder, tagger=self._tagger,
+                wordnet=self._wordnet)
+        return {"embedding": self._embedding, "encoder": self._encoder, "tagger": self._tagger}
+
+    def _bae_resources(self) -> dict:
+        from ior.attacks.recipes.bae_garg_2019 import default_resources
+
+        # Loads only what is missing (a path given as masked_lm is loaded once, here).
+        self._masked_lm, self._encoder, self._tagger = default_resources(
+            masked_lm=self._masked_lm, encoder=self._encoder, tagger=self._tagger, wordnet=self._wordnet)
+        return {"masked_lm": self._masked_lm, "encoder": self._encoder, "tagger": self._tagger}
+
     def build(self, name: str, model):
         name = self.canonical(name)
         kwargs = {"seed": self.seed, "score": self.score}
         if name == "pwws":
             kwargs["wordnet"] = self._wordnet_for(name)
+        if name == "textfooler":
+            kwargs.update(self._textfooler_resources())
+        if name == "bae":
+            kwargs.update(self._bae_resources())
         return get_recipe(name).build(model, **kwargs)
 
     def run(self, name: str, model, inputs, labels, *, desc: str = "attack") -> list[AttackResult]:

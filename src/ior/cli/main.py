@@ -51,7 +51,7 @@ def _quiet_progress() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ior.cli import attack_cmd, audit_cmd, data_cmd, train_cmd
+    from ior.cli import attack_cmd, audit_cmd, data_cmd, report_cmd, resources_cmd, sweep_cmd, train_cmd
 
     parser = _Parser(
         prog="ior",
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ior {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (data_cmd, train_cmd, attack_cmd, audit_cmd):
+    for module in (data_cmd, train_cmd, attack_cmd, audit_cmd, resources_cmd, sweep_cmd, report_cmd):
         module.register(sub)
     return parser
 

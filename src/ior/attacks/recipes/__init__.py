@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from ior.attacks.attack import Attack
+from ior.attacks.recipes.bae_garg_2019 import BAEGarg2019
 from ior.attacks.recipes.deepwordbug_gao_2018 import DeepWordBugGao2018
 from ior.attacks.recipes.pwws_ren_2019 import PWWSRen2019
+from ior.attacks.recipes.textfooler_jin_2019 import TextFoolerJin2019
 
 #: Name (and alias) -> recipe class with ``build(model, *, wordnet, seed, score)`` and
 #: ``hyperparameters()``.
 RECIPES = {
+    "bae": BAEGarg2019,
     "deepwordbug": DeepWordBugGao2018,
     "dg": DeepWordBugGao2018,
     "pwws": PWWSRen2019,
+    "textfooler": TextFoolerJin2019,
+    "tf": TextFoolerJin2019,
 }
 
 
@@ -28,4 +33,12 @@ def build_attack(name: str, model, **kwargs) -> Attack:
     return get_recipe(name).build(model, **kwargs)
 
 
-__all__ = ["RECIPES", "DeepWordBugGao2018", "PWWSRen2019", "build_attack", "get_recipe"]
+__all__ = [
+    "RECIPES",
+    "BAEGarg2019",
+    "DeepWordBugGao2018",
+    "PWWSRen2019",
+    "TextFoolerJin2019",
+    "build_attack",
+    "get_recipe",
+]

@@ -1,0 +1,182 @@
+"""``ior sweep``: run every unfinished cell of a plan and commit each to the store as it completes.
+
+Resumability. A cell's result reaches the store in one transaction, after the cell has finished, and
+nothing else marks a cell done; a model folder appears (by an atomic rename) only once complete. So
+after a kill at any moment, the store holds exactly the cells that finished; a restart skips them
+and recomputes the others from scratch (a training cell whose model folder was renamed into place
+but not yet committed adopts that folder instead of training again). One sweep at a time per output
+folder (a lock file), and pool workers exit when the driver dies, so no stale worker writes
+alongside the restarted sweep.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import fcntl
+import logging
+import shutil
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ior.experiments.cells import MODELS_DIR, STAGING_PREFIX, compute_cell, model_dir
+from ior.experiments.config import SweepConfig
+from ior.experiments.data import resolve_identities
+from ior.experiments.executors import make_executor
+from ior.experiments.grid import Cell, Plan, plan_sweep
+from ior.experiments.store import STORE_NAME, ResultStore
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME = ".sweep.lock"
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep run did."""
+
+    out: str
+    cells: int
+    already_done: int
+    computed: int
+    failed: list = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def config_record(config: SweepConfig) -> dict:
+    """The sweep config as plain data (stored with every sweep start)."""
+    record = asdict(config)
+    record["datasets"] = [d.to_dict() for d in config.datasets]
+    return record
+
+
+class _Lock:
+    """An exclusive advisory lock on ``OUT/.sweep.lock``, released when the process ends (even by kill)."""
+
+    def __init__(self, path: Path):
+        self._handle = open(path, "a+")
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.close()
+            raise RuntimeError(f"another sweep is running on {str(path.parent)!r}") from None
+
+    def release(self) -> None:
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+
+
+def prepare(config: SweepConfig, out) -> tuple[Path, Plan]:
+    """Validate the output folder and resolve the data: everything that can fail before any work."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a folder")
+    return out, plan_sweep(config, resolve_identities(config))
+
+
+def _remove_staging(out: Path) -> None:
+    models = out / MODELS_DIR
+    if models.is_dir():
+        for path in models.glob(f"{STAGING_PREFIX}*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int = 1, address: str | None = None,
+              threads: int = 1, progress: bool = True, plan: Plan | None = None) -> SweepSummary:
+    """Run (or resume) the sweep ``config`` into ``out``.
+
+    Parameters
+    ----------
+    config : SweepConfig
+    out : path
+        Output folder: ``runs.sqlite`` and ``models/<key>``.
+    executor : {"local", "ray"}
+    workers : int
+        Local pool size (0 = run cells in this process); for Ray without ``address``, the CPUs of
+        the local instance.
+    address : str, optional
+        Ray cluster address.
+    threads : int
+        Torch threads per cell (results are identical across executors and worker counts for the
+        same value).
+    progress : bool
+        A progress bar over cells.
+    """
+    started = time.time()
+    if plan is None:
+        out, plan = prepare(config, out)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _Lock(out / LOCK_NAME)
+    store = ResultStore(out / STORE_NAME)
+    pool = None
+    try:
+        _remove_staging(out)  # left by a killed sweep; the lock says no other sweep is writing
+        done = store.completed_keys() & set(plan.by_key)
+        for cell in plan.of_kind("train"):
+            if cell.key in done and not (model_dir(out, cell.key) / "model.safetensors").is_file():
+                warnings.warn(f"model folder of finished cell {cell.label} ({cell.key}) is missing: training it "
+                              "again", stacklevel=2)
+                done.discard(cell.key)
+        todo = [c for c in plan.cells if c.key not in done]
+        store.start_sweep(name=config.name, config=config_record(config), plan=plan.size() | {"todo": len(todo)},
+                          executor=executor)
+        summary = SweepSummary(out=str(out), cells=len(plan.cells), already_done=len(plan.cells) - len(todo),
+                               computed=0)
+        if todo:
+            pool = make_executor(executor, workers=workers, address=address, threads=threads)
+            _schedule(todo, done, plan, store, pool, out, threads, summary, progress)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel=True)
+        store.close()
+        lock.release()
+    summary.elapsed_seconds = time.time() - started
+    return summary
+
+
+def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool, out: Path, threads: int,
+              summary: SweepSummary, progress: bool) -> None:
+    pending = {c.key: c for c in todo}
+    failed: set[str] = set()
+    running: dict[cf.Future, Cell] = {}
+    bar = tqdm(total=summary.cells, initial=summary.already_done, desc="cells", unit="cell", disable=not progress)
+    try:
+        while pending or running:
+            for key in [k for k, c in pending.items() if all(r in done for r in c.requires)]:
+                cell = pending.pop(key)
+                running[pool.submit(compute_cell, cell.spec, str(out), threads)] = cell
+            for key in [k for k, c in pending.items() if any(r in failed for r in c.requires)]:
+                failed.add(key)
+                summary.failed.append({"cell": key, "label": pending.pop(key).label, "error": "a dependency failed"})
+            if not running:
+                if pending:  # pragma: no cover - plans are acyclic and dependencies come first
+                    raise RuntimeError(f"{len(pending)} cells wait on dependencies that are not in the plan")
+                break
+            finished, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                cell = running.pop(future)
+                try:
+                    payload = future.result()
+                except Exception as exc:  # a failed cell must not stop the independent ones
+                    logger.error("cell %s (%s) failed: %s", cell.label, cell.key, exc)
+                    failed.add(cell.key)
+                    summary.failed.append({"cell": cell.key, "label": cell.label,
+                                           "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"})
+                    continue
+                store.commit_cell(key=cell.key, kind=cell.kind, label=cell.label, config=cell.config,
+                                  requires=cell.requires, result=payload["result"], rows=payload["rows"],
+                                  examples=payload["examples"], elapsed_seconds=payload["elapsed_seconds"],
+                                  worker=payload["worker"])
+                done.add(cell.key)
+                summary.computed += 1
+                bar.set_postfix_str(cell.label[-40:], refresh=False)
+                bar.update(1)
+    finally:
+        bar.close()

@@ -1,0 +1,190 @@
+"""The store as the report sees it: audits grouped over seeds, with mean ± std of every number.
+
+A *group* is every audit whose configuration is equal but for the training seed (dataset, training
+method, training temperature, grad-norm, serving temperature, all other training and audit
+settings): the report's rows and ``report.json``'s records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ior.experiments.grid import config_key, seedless, stage_of, variant_label
+from ior.experiments.store import ResultStore
+from ior.training.config import METHODS
+
+
+def mean_std(values) -> dict:
+    """``{"mean", "std", "n"}`` over the finite values; std is the sample std (None for n < 2)."""
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+              and math.isfinite(v)]
+    if not finite:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(np.mean(finite)), "std": float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
+            "n": len(finite)}
+
+
+def serve_label(temperature: float) -> str:
+    """The paper's names: the model as trained (T_d = 1), ↑conf (T_d < 1), ↓conf (T_d > 1)."""
+    if temperature == 1:
+        return ""
+    return f"↑conf (T_d={temperature:g})" if temperature < 1 else f"↓conf (T_d={temperature:g})"
+
+
+@dataclass
+class Audit:
+    """One audit cell: a trained model at one serving temperature."""
+
+    key: str
+    config: dict
+    result: dict
+
+    @property
+    def train_key(self) -> str:
+        return self.config["train_cell"]
+
+    def accuracy(self, attack: str, piercing: str):
+        return (self.result["attacks"].get(attack) or {}).get(stage_of(piercing))
+
+
+@dataclass
+class Group:
+    """Audits that differ only in the training seed."""
+
+    key: str
+    config: dict
+    label: str
+    audits: list = field(default_factory=list)
+
+    dataset = property(lambda self: self.config["dataset"])
+    method = property(lambda self: self.config["method"])
+    train_temperature = property(lambda self: self.config["train_temperature"])
+    grad_norm = property(lambda self: self.config["grad_norm"])
+    serve_temperature = property(lambda self: self.config["serve_temperature"])
+
+    @property
+    def seeds(self) -> list:
+        return sorted(a.config["seed"] for a in self.audits)
+
+    @property
+    def family(self) -> tuple:
+        """Same training except for the temperature (Table 4, Figure 2)."""
+        cfg = seedless(self.config)
+        cfg["train"] = {k: v for k, v in cfg["train"].items() if k != "temperature"}
+        return tuple(sorted((k, str(v)) for k, v in cfg.items() if k not in ("train_temperature", "serve_temperature")))
+
+    @property
+    def model_group(self) -> str:
+        """Same trained models (all serving temperatures)."""
+        cfg = seedless(self.config)
+        cfg.pop("serve_temperature")
+        return config_key(cfg)
+
+    @property
+    def attacks(self) -> list:
+        return sorted({a for audit in self.audits for a in audit.result["attacks"]})
+
+    def stat(self, getter) -> dict:
+        return mean_std(getter(a) for a in self.audits)
+
+    def clean_accuracy(self) -> dict:
+        return self.stat(lambda a: a.result["clean"]["accuracy"])
+
+    def mean_confidence(self) -> dict:
+        return self.stat(lambda a: a.result["clean"]["mean_confidence"])
+
+    def adversarial(self, attack: str, piercing: str) -> dict:
+        return self.stat(lambda a: a.accuracy(attack, piercing))
+
+    def adversarial_confidence(self, attack: str) -> dict:
+        return self.stat(lambda a: (a.result["attacks"].get(attack) or {}).get("mean_confidence_adversarial"))
+
+    def gap(self, attack: str) -> dict:
+        return self.stat(lambda a: (a.result["attacks"].get(attack) or {}).get("gap"))
+
+    def calibration(self, name: str) -> dict:
+        return self.stat(lambda a: a.result["calibration"].get(name))
+
+    def piercings(self) -> list:
+        found = {"none"}
+        for audit in self.audits:
+            for summary in audit.result["attacks"].values():
+                found.update(p for p in ("cal", "opt") if summary.get(p) is not None)
+        return [p for p in ("none", "cal", "opt") if p in found]
+
+
+def _sort_key(group: Group, datasets: list):
+    method = METHODS.index(group.method) if group.method in METHODS else len(METHODS)
+    serve = group.serve_temperature
+    return (datasets.index(group.dataset), method, group.grad_norm, group.train_temperature,
+            0 if serve == 1 else 1 if serve < 1 else 2, serve, group.key)
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, loaded once from the store."""
+
+    groups: list
+    train_cells: list
+    store: ResultStore
+
+    @property
+    def datasets(self) -> list:
+        return list(dict.fromkeys(g.dataset for g in self.groups))
+
+    @property
+    def attacks(self) -> list:
+        return sorted({a for g in self.groups for a in g.attacks})
+
+    def by_dataset(self, dataset: str) -> list:
+        return [g for g in self.groups if g.dataset == dataset]
+
+
+def load_report_data(store: ResultStore) -> ReportData:
+    """Group the store's audit cells over seeds, sorted as the paper's tables are."""
+    groups: dict[str, Group] = {}
+    for cell in store.cells("audit"):
+        config = cell["result"]["config"]
+        audit = Audit(key=cell["key"], config=config, result=cell["result"])
+        key = config_key(seedless(config))
+        if key not in groups:
+            label = variant_label(config["method"], config["train_temperature"], config["grad_norm"])
+            groups[key] = Group(key=key, config=seedless(config), label=label)
+        groups[key].audits.append(audit)
+    found = list(groups.values())
+    # Two groups with the same label differ in some other setting: tell them apart.
+    by_label = defaultdict(list)
+    for g in found:
+        by_label[(g.dataset, g.label, g.serve_temperature)].append(g)
+    for same in by_label.values():
+        if len(same) > 1:
+            for g in same:
+                g.label = f"{g.label} [{g.model_group[:6]}]"
+    datasets = list(dict.fromkeys(g.dataset for g in found))
+    found.sort(key=lambda g: _sort_key(g, datasets))
+    return ReportData(groups=found, train_cells=store.cells("train"), store=store)
+
+
+def row_label(group: Group) -> str:
+    serve = serve_label(group.serve_temperature)
+    return f"{group.label} {serve}".strip()
+
+
+def pct(stat: dict, *, digits: int = 2) -> str:
+    """``88.96 ± 0.31`` (percent) from a :func:`mean_std` of fractions; ``–`` when missing."""
+    if stat["mean"] is None:
+        return "–"
+    text = f"{100 * stat['mean']:.{digits}f}"
+    return text if stat["std"] is None else f"{text} ± {100 * stat['std']:.{digits}f}"
+
+
+def points(stat: dict, *, digits: int = 2) -> str:
+    """Like :func:`pct` for values already in points (the IOR gap)."""
+    if stat["mean"] is None:
+        return "–"
+    text = f"{stat['mean']:+.{digits}f}"
+    return text if stat["std"] is None else f"{text} ± {stat['std']:.{digits}f}"

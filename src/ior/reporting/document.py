@@ -1,0 +1,140 @@
+"""A report as data (sections of tables, figures, notes), rendered to Markdown and to static HTML.
+
+Building the report once as data and rendering it twice keeps ``report.md`` and ``report.html``
+identical in content. The HTML is one self-contained file: styles inline and every PNG inlined as a
+``data:`` URI (the PNGs are also written next to it, and the Markdown links them).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Table:
+    title: str
+    header: list
+    rows: list
+    caption: str = ""
+
+
+@dataclass
+class Figure:
+    title: str
+    path: str  # relative to the report folder
+    caption: str = ""
+
+
+@dataclass
+class Missing:
+    """A view the store has no data for, and why."""
+
+    title: str
+    reason: str
+
+
+@dataclass
+class Section:
+    title: str
+    intro: str = ""
+    items: list = field(default_factory=list)
+
+
+def _md_cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(title: str, intro: str, sections: list) -> str:
+    lines = [f"# {title}", "", intro, ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        if section.intro:
+            lines += [section.intro, ""]
+        for item in section.items:
+            if isinstance(item, Table):
+                if item.title:
+                    lines += [f"**{item.title}**", ""]
+                lines.append("| " + " | ".join(_md_cell(h) for h in item.header) + " |")
+                lines.append("|" + "|".join("---" for _ in item.header) + "|")
+                lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in item.rows]
+                lines.append("")
+                if item.caption:
+                    lines += [item.caption, ""]
+            elif isinstance(item, Figure):
+                lines += [f"![{item.title}]({item.path})", ""]
+                if item.caption:
+                    lines += [f"*{item.title}.* {item.caption}", ""]
+            elif isinstance(item, Missing):
+                lines += [f"> **{item.title}: no data.** {item.reason}", ""]
+            else:
+                lines += [str(item), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f2f2f2; }
+.caption { color: #555; font-size: 0.9em; }
+.missing { background: #fff6e0; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
+img { max-width: 100%; }
+pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
+"""
+
+
+def _inline_png(folder: Path, relative: str) -> str:
+    data = (folder / relative).read_bytes()
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _html_text(text: str) -> str:
+    """Paragraphs of plain text with `code` spans and **bold** (the little Markdown the report uses)."""
+    out = []
+    for paragraph in str(text).split("\n\n"):
+        escaped = html.escape(paragraph)
+        parts = escaped.split("`")
+        escaped = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+        parts = escaped.split("**")
+        escaped = "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+        if escaped.lstrip().startswith("- "):
+            items = [line.strip()[2:] for line in escaped.splitlines() if line.strip().startswith("- ")]
+            out.append("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+        else:
+            out.append(f"<p>{escaped}</p>")
+    return "\n".join(out)
+
+
+def render_html(title: str, intro: str, sections: list, folder) -> str:
+    folder = Path(folder)
+    body = [f"<h1>{html.escape(title)}</h1>", _html_text(intro)]
+    for section in sections:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        if section.intro:
+            body.append(_html_text(section.intro))
+        for item in section.items:
+            if isinstance(item, Table):
+                if item.title:
+                    body.append(f"<h3>{html.escape(item.title)}</h3>")
+                head = "".join(f"<th>{html.escape(str(h))}</th>" for h in item.header)
+                rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                               for row in item.rows)
+                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+                if item.caption:
+                    body.append(f'<div class="caption">{_html_text(item.caption)}</div>')
+            elif isinstance(item, Figure):
+                body.append(f'<figure><img alt="{html.escape(item.title)}" src="{_inline_png(folder, item.path)}">'
+                            f"<figcaption><strong>{html.escape(item.title)}.</strong> "
+                            f"{html.escape(item.caption)}</figcaption></figure>")
+            elif isinstance(item, Missing):
+                body.append(f'<div class="missing"><strong>{html.escape(item.title)}: no data.</strong> '
+                            f"{html.escape(item.reason)}</div>")
+            else:
+                body.append(_html_text(str(item)))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")

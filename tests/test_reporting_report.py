@@ -1,0 +1,158 @@
+"""``ior report`` from a synthetic store with known numbers: every view, mean ± std over seeds, and
+"no data" notes where the store has nothing for a view."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ior.cli.main import main
+from ior.experiments.store import ResultStore
+from ior.experiments.word_importance import ranking_correlation
+from ior.reporting.data import mean_std, pct
+from ior.reporting.report import write_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _flat(method, temperature, grad_norm, seed, serve):
+    return {"dataset": "rt", "dataset_spec": "rt", "model": "minilm", "method": method,
+            "train_temperature": temperature, "grad_norm": grad_norm, "seed": seed, "serve_temperature": serve,
+            "train": {"method": method, "temperature": temperature, "grad_norm": grad_norm, "seed": seed},
+            "audit": {"n_examples": 4}, "train_cell": f"t-{method}-{temperature}-{grad_norm}-{seed}",
+            "audit_cell": f"a-{method}-{temperature}-{grad_norm}-{seed}-{serve}"}
+
+
+def _add_audit(store, method, temperature, grad_norm, seed, serve, *, clean, conf, attacks, word_orders=None):
+    config = _flat(method, temperature, grad_norm, seed, serve)
+    summaries = {a: {"served": v[0], "cal": v[1], "opt": v[2] if len(v) > 2 else None,
+                     "gap": 100 * (v[0] - min(x for x in v[1:] if x is not None)),
+                     "verdict": "illusion of robustness" if v[0] - v[1] > 0.03 else "genuine",
+                     "mean_confidence_adversarial": conf - 0.05} for a, v in attacks.items()}
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(4, 2)) * (10 if grad_norm else 1) * temperature ** 0.5
+    examples = [("clean", "", "", i, None, {"label": i % 2, "logits": row.tolist(), "prediction": int(row.argmax()),
+                                            "confidence": conf}) for i, row in enumerate(logits)]
+    for i, order in enumerate(word_orders or []):
+        examples.append(("word_importance", "pwws", "served", i, None,
+                         {"index": i, "order": order, "num_words": len(order), "budget_exhausted": False}))
+    store.commit_cell(key=config["audit_cell"], kind="audit", label=config["audit_cell"], config={},
+                      requires=[config["train_cell"]],
+                      result={"config": config, "clean": {"accuracy": clean, "mean_confidence": conf, "n_examples": 4},
+                              "calibration": {"ece": abs(conf - clean), "mce": abs(conf - clean)}, "flags": [],
+                              "opt": None, "attacks": summaries},
+                      rows=[], examples=examples)
+    if store.cell(config["train_cell"]) is None:
+        store.commit_cell(key=config["train_cell"], kind="train", label=config["train_cell"], config={"train": {}},
+                          requires=[], result={"metrics": {"final": {"train_loss": 0.3, "eval_accuracy": clean},
+                                                           "n_train": 100}, "train_seconds": 12.0})
+
+
+@pytest.fixture
+def store_dir(tmp_path):
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="synthetic", config={}, plan={}, executor="local")
+        for seed, clean in ((0, 0.80), (1, 0.90)):
+            twin_orders = [[3, 2, 1, 0], [0, 1, 2]] if seed == 0 else None
+            _add_audit(store, "standard", 1.0, False, seed, 1.0, clean=clean, conf=0.9,
+                       attacks={"deepwordbug": (0.20, 0.20, 0.19), "pwws": (0.25, 0.25, 0.24)},
+                       word_orders=[[0, 1, 2, 3], [0, 1, 2]] if seed == 0 else None)
+            _add_audit(store, "standard", 1.0, False, seed, 0.01, clean=clean, conf=0.9999,
+                       attacks={"deepwordbug": (0.60, 0.21, 0.20), "pwws": (0.55, 0.26, 0.25)},
+                       word_orders=twin_orders)
+            _add_audit(store, "standard", 1.0, True, seed, 1.0, clean=0.85, conf=0.999,
+                       attacks={"deepwordbug": (0.62, 0.22), "pwws": (0.58, 0.27)})
+            _add_audit(store, "standard", 200.0, True, seed, 1.0, clean=0.845, conf=0.999,
+                       attacks={"deepwordbug": (0.70, 0.30), "pwws": (0.66, 0.33)})
+            _add_audit(store, "pgd", 1.0, False, seed, 1.0, clean=0.84, conf=0.95,
+                       attacks={"deepwordbug": (0.30, 0.29), "pwws": (0.33, 0.32)})
+            _add_audit(store, "ddi", 1.0, False, seed, 1.0, clean=0.84, conf=0.98,
+                       attacks={"deepwordbug": (0.65, 0.24), "pwws": (0.60, 0.27)})
+    return tmp_path
+
+
+def test_every_view_from_a_synthetic_store(store_dir):
+    paths = write_report(store_dir)
+    report = json.loads(paths["report.json"].read_text())
+    assert len(report["cells"]) == 6  # model x serving temperature, seeds pooled
+    base = next(r for r in report["cells"] if r["label"] == "standard" and r["serve_temperature"] == 1)
+    assert base["seeds"] == [0, 1]
+    assert base["clean_accuracy"]["mean"] == pytest.approx(0.85)
+    assert base["clean_accuracy"]["std"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
+    assert base["adversarial_accuracy"]["deepwordbug"]["opt"]["mean"] == pytest.approx(0.19)
+    assert "seed" not in base["config"] and len(base["cells"]) == 2
+    assert all(v == "ok" for v in report["views"].values()), report["views"]
+
+    (pair,) = report["word_importance"]
+    assert (pair["model"], pair["twin"], pair["attack"]) == ("standard", "standard ↑conf (T_d=0.01)", "pwws")
+    assert pair["spearman"]["mean"] == pytest.approx(0.0) and pair["spearman"]["n"] == 2
+
+    claims = {(c["claim"], c["model"]): c["holds"] for c in report["claims"]}
+    assert claims[("1", "baseline*")] is True and claims[("2", "baseline*")] is True
+    assert claims[("1", "ddi")] is False  # 98% mean confidence: the report says the claim does not hold
+    assert claims[("3", "pgd")] is True and claims[("3", "freelb")] is None
+    assert claims[("4", "standard* T=200")] is True and claims[("4", "standard* T=100")] is None
+
+    markdown = paths["report.md"].read_text()
+    assert "| standard | 85.00 ± 7.07 | 90.00 ± 0.00 |" in markdown  # Table 1 row, percent, mean ± std
+    assert "| standard* T=200 | 200 | 84.50 ± 0.00 (-0.50) | 30.00 ± 0.00 (+8.00) | 33.00 ± 0.00 (+6.00) |" \
+        in markdown  # Table 4: post-cal, change from T = 1 in brackets
+    assert "**does not hold**" in markdown and "no data.**" not in markdown
+    names = sorted(p.name for p in paths["figures"])
+    assert names == ["figure1-rt.png", "figure2-rt.png", "figure3-rt.png", "reliability-rt.png"]
+    assert all(p.read_bytes().startswith(PNG) for p in paths["figures"])
+    page = paths["report.html"].read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 4
+    assert "<table>" in page and 'src="figures/' not in page  # self-contained: images inlined
+
+
+def test_views_without_data_say_so(tmp_path):
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        _add_audit(store, "pgd", 1.0, False, 0, 1.0, clean=0.8, conf=0.9, attacks={"deepwordbug": (0.3, 0.3)})
+    paths = write_report(tmp_path)
+    report = json.loads(paths["report.json"].read_text())
+    missing = {k for k, v in report["views"].items() if v == "no data"}
+    assert missing == {"Table 4: training methods with a high training temperature",
+                       "Figure 1: adversarial accuracy against confidence",
+                       "Figure 2: robustness against the training temperature",
+                       "Table 20: word importance of a model and its ↑conf twin"}
+    markdown = paths["report.md"].read_text()
+    assert "> **Figure 1: no data.** no model was served at more than one temperature." in markdown
+    assert len(paths["figures"]) == 2  # logit range and reliability still have data
+
+
+def test_an_empty_store_gives_a_report_of_no_data(tmp_path, capsys):
+    ResultStore(tmp_path / "runs.sqlite").close()
+    assert main(["report", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["cells"] == [] and set(report["views"].values()) == {"no data"}
+    assert (tmp_path / "report.html").is_file() and "no data" in (tmp_path / "report.md").read_text()
+
+
+def test_a_folder_without_a_store_is_an_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ior: error: no results store at") and "\n" not in err
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_a_second_report_removes_figures_it_no_longer_draws(store_dir):
+    write_report(store_dir)
+    (store_dir / "figures" / "old-view.png").write_bytes(PNG)
+    paths = write_report(store_dir)
+    assert not (store_dir / "figures" / "old-view.png").exists() and len(paths["figures"]) == 4
+
+
+def test_ranking_correlation_known_answers():
+    assert ranking_correlation([0, 1, 2, 3], [0, 1, 2, 3]) == pytest.approx(1.0)
+    assert ranking_correlation([0, 1, 2, 3], [3, 2, 1, 0]) == pytest.approx(-1.0)
+    assert ranking_correlation([0, 1, 2], [1, 0, 2]) == pytest.approx(0.5)  # 1 - 6*2 / (3*8)
+    assert ranking_correlation([4], [4]) is None and ranking_correlation([0, 1], [0, 2]) is None
+
+
+def test_mean_std_and_percent_formatting():
+    assert mean_std([0.8, 0.9, None, float("nan")]) == {"mean": pytest.approx(0.85),
+                                                        "std": pytest.approx(0.0707107, rel=1e-5), "n": 2}
+    assert mean_std([0.5])["std"] is None and mean_std([])["mean"] is None
+    assert pct(mean_std([0.8, 0.9])) == "85.00 ± 7.07" and pct(mean_std([0.5])) == "50.00"
+    assert pct(mean_std([])) == "–"

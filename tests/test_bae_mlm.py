@@ -8,7 +8,8 @@ import pytest
 
 from conftest import make_tiny_bert
 from ior.cli.main import main
-from ior.resources.mlm import MLMBuildConfig, fill_mask_accuracy, load_masked_lm
+from ior.resources.mlm import fill_mask_accuracy, load_masked_lm
+from ior.resources.mlm_build import MLMBuildConfig
 from test_bae_transformation import make_tiny_mlm, stub
 
 

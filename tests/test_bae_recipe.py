@@ -133,8 +133,8 @@ def test_windowed_check_follows_the_newly_swapped_word(attack):
     assert second.changed_positions(original) == [1, 20]
     sims = use.similarities([second], original)
     # The window is the last 15 words, which do not reach the first swap.
-    window = HashEncoder().encode(["in a small house near the river and walks it every morning with great care",
-                                   "in a small house near the river and walks it every morning with great love"])
+    tail = "in a small house near the river and walks it every morning with great"
+    window = HashEncoder().encode([f"{tail} care", f"{tail} love"])
     expected = window[0] @ window[1] / np.linalg.norm(window[0]) / np.linalg.norm(window[1])
     assert sims[0] == pytest.approx(expected, abs=1e-5)
 

@@ -14,7 +14,7 @@ def register(sub) -> None:
                     "and tied to the decoder), measure held-out fill-mask accuracy on the validation split, and save "
                     "an HF masked-LM folder (safetensors) with a manifest. BAE uses it when no "
                     "bert-base-uncased folder is given.")
-    from ior.resources.mlm import MLMBuildConfig
+    from ior.resources.mlm_build import MLMBuildConfig
 
     defaults = MLMBuildConfig()
     build.add_argument("--encoder", help="BERT encoder folder (default: all-MiniLM-L6-v2 from "
@@ -51,7 +51,8 @@ def run_build_mlm(args) -> int:
     from dataclasses import asdict
 
     from ior.data.cache import read_manifest
-    from ior.resources.mlm import MLMBuildConfig, build_mlm, default_mlm_dir
+    from ior.resources.mlm import default_mlm_dir
+    from ior.resources.mlm_build import MLMBuildConfig, build_mlm
 
     config = MLMBuildConfig(
         encoder=args.encoder, dataset=args.dataset, wordnet_examples=args.wordnet_examples,

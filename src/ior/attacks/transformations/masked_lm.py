@@ -168,7 +168,8 @@ class WordSwapMaskedLM(Transformation):
         special = set(tokenizer.all_special_tokens)
         strings = [t for t in tokens if isinstance(t, str)]
         wordpiece = sum(t.startswith("##") for t in strings) > 0.01 * len(strings)
-        marker = next((m for m in ("Ġ", "▁") if sum(t.startswith(m) for t in strings) > 0.1 * len(strings)), None)
+        marker = next((m for m in ("Ġ", "▁")
+                       if sum(t.startswith(m) for t in strings) > 0.1 * len(strings)), None)
         words: list[str | None] = []
         for token in tokens:
             if not isinstance(token, str) or token in special or _UNUSED.match(token):

@@ -24,7 +24,9 @@ data: setup
 test: data
 	$(BIN)/python -m pytest -q
 
+# The cache then holds every resource of the four attacks (BAE's masked LM included).
 demo: data
+	$(BIN)/ior resources build-mlm
 	$(BIN)/ior train --preset cpu --out $(DEMO_MODEL)
 	$(BIN)/ior audit --model $(DEMO_MODEL) --dataset rt \
 		--serve-temperature 1 0.01 1e6 --names baseline up-conf down-conf \

@@ -255,3 +255,28 @@ def test_audit_refuses_a_model_that_outputs_probabilities(models):
     audit = Auditor(model, suite, AuditConfig(**config, allow_probabilities=True), progress=False).run(
         texts, labels, [], [])
     assert "outputs-are-probabilities" in {f["code"] for f in audit.flags}
+
+
+# ---------------------------------------------------------------- attack resources
+
+@pytest.mark.parametrize("command", ["attack", "audit"])
+@pytest.mark.parametrize("option", ["--masked-lm", "--word-embeddings", "--sentence-encoder"])
+def test_a_missing_resource_path_is_one_line_naming_the_option(command, option, models, good_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = command_argv(command, models["tiny"], good_data, out, option, tmp_path / "nowhere")
+    assert_one_line_error(argv, out, capsys, rf"{option}: no such file or folder '.*nowhere'")
+
+
+def test_word_embeddings_from_a_text_file_reach_textfooler(models, good_data, tmp_path):
+    """A user's own vectors file (the original counter-fitted-vectors.txt format) drives TextFooler."""
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("wonderful 1.0 0.0\nmarvellous 0.99 0.05\ndull 0.0 1.0\nboring 0.05 0.99\n")
+    from ior.cli.common import attack_suite
+
+    class Args:
+        word_embeddings, sentence_encoder, masked_lm = str(vectors), None, None
+        seed, score, no_progress = 0, "probability", True
+
+    suite = attack_suite(Args)
+    embedding = suite._embedding
+    assert [embedding.index2word(i) for i in embedding.nearest_neighbours("wonderful", 1)] == ["marvellous"]

@@ -140,6 +140,47 @@ def test_reference_sweep_stores_every_cell_once(workspace, reference):
     assert {p.name for p in (reference / "models").iterdir()} == trained
 
 
+def test_one_worker_audits_each_model_before_training_the_next(reference):
+    """Depth-first: a sweep stopped early holds complete results for every model it trained."""
+    with sqlite3.connect(reference / "runs.sqlite") as db:
+        order = [(key, kind, json.loads(requires)) for key, kind, requires
+                 in db.execute("SELECT key, kind, requires FROM cells ORDER BY rowid")]
+    trained_at = {key: i for i, (key, kind, _) in enumerate(order) if kind == "train"}
+    assert len(trained_at) == 3
+    for i, (key, kind, requires) in enumerate(order):
+        if kind == "audit":
+            (model,) = requires
+            assert all(not trained_at[model] < j < i for j in trained_at.values()), \
+                f"a training cell ran between model {model} and its audit {key}"
+
+
+def test_a_store_without_its_models_retrains_only_the_models_unfinished_cells_need(workspace, reference, tmp_path):
+    """A store committed without model folders resumes on a new machine: finished models stay finished."""
+    import shutil
+
+    out = tmp_path / "moved"
+    out.mkdir()
+    for path in reference.glob("runs.sqlite*"):
+        shutil.copy2(path, out / path.name)
+    config = load_sweep_config(workspace["config"])
+    summary = run_sweep(config, out, workers=1, progress=False)
+    assert (summary.computed, summary.already_done) == (0, 8)
+    assert not (out / "models").exists() or not any((out / "models").iterdir())
+
+    with sqlite3.connect(out / "runs.sqlite") as db:
+        db.execute("PRAGMA foreign_keys = ON")
+        train10 = next(key for key, config_json in db.execute("SELECT key, config FROM cells WHERE kind = 'train'")
+                       if json.loads(config_json)["train"]["temperature"] == 10)
+        audit = next(key for key, requires in db.execute("SELECT key, requires FROM cells WHERE kind = 'audit'")
+                     if json.loads(requires) == [train10])
+        db.execute("DELETE FROM cells WHERE key = ?", (audit,))
+    with pytest.warns(UserWarning, match="missing: training it again"):
+        summary = run_sweep(config, out, workers=1, progress=False)
+    assert (summary.computed, summary.already_done) == (2, 6)
+    assert [p.name for p in (out / "models").iterdir()] == [train10]
+    assert_same(out, reference)
+
+
 def test_second_run_computes_nothing_and_clears_staging_debris(workspace, reference):
     before = snapshot(reference)
     debris = reference / "models" / ".staging-0123456789abcdef-999-deadbeef" / "model"

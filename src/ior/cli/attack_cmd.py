@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from ior.cli.common import (add_model_and_data, check_out_dir, dataset_provenance, head, load_classifier,
-                            load_split, model_provenance, positive_float)
+from ior.cli.common import (ATTACK_HELP, add_model_and_data, attack_suite, check_out_dir, dataset_provenance,
+                            head, load_classifier, load_split, model_provenance, positive_float)
 
 
 def register(sub) -> None:
@@ -19,7 +19,7 @@ def register(sub) -> None:
                     "queries and mean confidence on clean and adversarial text.")
     add_model_and_data(p)
     p.add_argument("--attack", nargs="+", default=["deepwordbug"],
-                   help="attacks: deepwordbug (dg), pwws (default: deepwordbug)")
+                   help=ATTACK_HELP + " (default: deepwordbug)")
     p.add_argument("--serve-temperature", type=positive_float, default=1.0, metavar="T_d",
                    help="serving temperature (default 1)")
     p.add_argument("--attack-temperature", type=positive_float, default=1.0, metavar="T_a",
@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 def run_attack(args) -> int:
     from ior.attacks.results import summarize
-    from ior.attacks.suite import TextAttackSuite, canonical_attack
+    from ior.attacks.suite import canonical_attack
     from ior.audit.run import fresh_logits
     from ior.data.cache import atomic_write_text
     from ior.models.temperature import serve
@@ -42,7 +42,7 @@ def run_attack(args) -> int:
     classifier = load_classifier(args, data.num_labels)
     served = serve(classifier, args.serve_temperature)
     attacked_model = serve(served, args.attack_temperature)
-    suite = TextAttackSuite(seed=args.seed, score=args.score, progress=not args.no_progress)
+    suite = attack_suite(args)
 
     outputs, summaries = {}, {}
     for name in attacks:

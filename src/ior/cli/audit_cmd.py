@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from ior.cli.common import (add_model_and_data, check_out_dir, dataset_provenance, head, load_classifier,
-                            load_split, model_provenance, positive_float)
+from ior.cli.common import (ATTACK_HELP, add_model_and_data, attack_suite, check_out_dir, dataset_provenance,
+                            head, load_classifier, load_split, model_provenance, positive_float)
 
 DESCRIPTION = """\
 Audit a text classifier for an illusion of robustness (Raina et al., ACL 2024).
@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--names", nargs="+", default=None,
                    help="a name per serving temperature for the report (default T_d=...)")
     p.add_argument("--attack", nargs="+", default=["deepwordbug", "pwws"],
-                   help="attacks: deepwordbug (dg), pwws (default: both)")
+                   help=ATTACK_HELP + " (default: deepwordbug pwws)")
     p.add_argument("--val-split", default="validation", help="labelled split for cal and opt (default validation)")
     p.add_argument("--n-calibration", type=int, default=0,
                    help="validation examples used to fit cal (0 = all; default all)")
@@ -51,7 +51,7 @@ def register(sub) -> None:
 
 
 def run_audit(args) -> int:
-    from ior.attacks.suite import TextAttackSuite, canonical_attack
+    from ior.attacks.suite import canonical_attack
     from ior.audit.config import AuditConfig
     from ior.audit.report import build_report, render_markdown, write_report
     from ior.audit.run import Auditor
@@ -77,7 +77,7 @@ def run_audit(args) -> int:
         print("ior: warning: the validation split is the test split; cal/opt are fitted on test data",
               file=sys.stderr)
     classifier = load_classifier(args, test.num_labels)
-    suite = TextAttackSuite(seed=args.seed, score=args.score, progress=not args.no_progress)
+    suite = attack_suite(args)
 
     audits = []
     for name, config in zip(names, configs):

@@ -37,8 +37,50 @@ def add_model_and_data(p) -> None:
     p.add_argument("--score", choices=["probability", "margin"], default="probability",
                    help="rank candidates by 1 - p(true class) as TextAttack does (default), or by the logit "
                         "margin, which no temperature can flatten")
+    resources = p.add_argument_group("attack resources (default: what `ior data prepare` and "
+                                     "`ior resources build-mlm` put in the cache)")
+    resources.add_argument("--word-embeddings", metavar="PATH",
+                           help="TextFooler's word vectors: the original counter-fitted-vectors.txt (or any "
+                                "'word v1 v2 ...' file) or a prepared vectors folder")
+    resources.add_argument("--sentence-encoder", metavar="PATH",
+                           help="TextFooler's and BAE's sentence encoder: a local Hugging Face or "
+                                "sentence-transformers folder, mean-pooled (thresholds stay the ones derived "
+                                "for all-MiniLM-L6-v2)")
+    resources.add_argument("--masked-lm", metavar="PATH",
+                           help="BAE's masked language model: any local Hugging Face masked-LM folder "
+                                "(safetensors), e.g. bert-base-uncased as in the paper")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+ATTACK_HELP = ("attacks, several at once: bae, textfooler (tf), pwws, deepwordbug (dg); the paper's four "
+               "recipes as in TextAttack 0.3.11")
+
+
+def attack_suite(args):
+    """The :class:`~ior.attacks.suite.TextAttackSuite` the command line asks for.
+
+    Resource paths are checked here, so a typo fails before any model is loaded.
+    """
+    from ior.attacks.suite import TextAttackSuite
+
+    resources = {}
+    for option, key in (("word_embeddings", "embedding"), ("sentence_encoder", "encoder"), ("masked_lm", "masked_lm")):
+        path = getattr(args, option, None)
+        if path is None:
+            continue
+        if not Path(path).expanduser().exists():
+            raise ValueError(f"--{option.replace('_', '-')}: no such file or folder {path!r}")
+        resources[key] = Path(path).expanduser()
+    if "embedding" in resources:
+        from ior.resources.counterfitted import load_word_embedding
+
+        resources["embedding"] = load_word_embedding(resources["embedding"])
+    if "encoder" in resources:
+        from ior.resources.sentence_encoder import MeanPoolingEncoder
+
+        resources["encoder"] = MeanPoolingEncoder(resources["encoder"])
+    return TextAttackSuite(seed=args.seed, score=args.score, progress=not args.no_progress, **resources)
 
 
 def trained_label_names(model) -> tuple[str, ...] | None:

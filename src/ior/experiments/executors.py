@@ -44,6 +44,7 @@ class InlineExecutor:
     """Runs each cell in this process when it is submitted (``--workers 0``; for debugging)."""
 
     name = "inline"
+    slots = 1
 
     def submit(self, fn, *args) -> cf.Future:
         future = cf.Future()
@@ -70,6 +71,7 @@ class LocalExecutor:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
         self.workers = workers
+        self.slots = workers
         self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_init_worker, initargs=(os.getpid(),))
 
@@ -112,6 +114,8 @@ class RayExecutor:
             ray.init(**kwargs)
             self._started = True
         self.threads = threads
+        # A cluster's size is its own business: keep every ready cell submitted.
+        self.slots = workers if address is None and workers else None
         self._remote = {}
 
     def submit(self, fn, *args) -> cf.Future:

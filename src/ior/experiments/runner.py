@@ -119,8 +119,11 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
     try:
         _remove_staging(out)  # left by a killed sweep; the lock says no other sweep is writing
         done = store.completed_keys() & set(plan.by_key)
+        # A finished model whose folder is gone (a store carried to another machine without its
+        # models) is trained again only if an unfinished cell still needs it.
+        needed = {r for c in plan.cells if c.key not in done for r in c.requires}
         for cell in plan.of_kind("train"):
-            if cell.key in done and not (model_dir(out, cell.key) / "model.safetensors").is_file():
+            if cell.key in done & needed and not (model_dir(out, cell.key) / "model.safetensors").is_file():
                 warnings.warn(f"model folder of finished cell {cell.label} ({cell.key}) is missing: training it "
                               "again", stacklevel=2)
                 done.discard(cell.key)
@@ -141,6 +144,24 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
     return summary
 
 
+def _free_slots(pool, running: dict) -> int | None:
+    slots = getattr(pool, "slots", None)
+    return None if slots is None else max(0, slots - len(running))
+
+
+def _next_cells(pending: dict, done: set, *, free: int | None) -> list[str]:
+    """The ready cells to submit now: audits of finished models before new training, ``free`` at most.
+
+    Submitting only as many cells as the pool has workers, audits first, runs the sweep depth-first:
+    a model is audited as soon as it exists, so a sweep stopped early (killed, or a machine that does
+    not outlive a session) holds complete results for the models it trained, and a resume rarely
+    needs a model folder again. With ``free=None`` (a cluster) every ready cell is submitted.
+    """
+    ready = [k for k, c in pending.items() if all(r in done for r in c.requires)]
+    ready.sort(key=lambda k: pending[k].kind != "audit")  # stable: plan order within each kind
+    return ready if free is None else ready[:free]
+
+
 def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool, out: Path, threads: int,
               summary: SweepSummary, progress: bool) -> None:
     pending = {c.key: c for c in todo}
@@ -149,7 +170,7 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
     bar = tqdm(total=summary.cells, initial=summary.already_done, desc="cells", unit="cell", disable=not progress)
     try:
         while pending or running:
-            for key in [k for k, c in pending.items() if all(r in done for r in c.requires)]:
+            for key in _next_cells(pending, done, free=_free_slots(pool, running)):
                 cell = pending.pop(key)
                 running[pool.submit(compute_cell, cell.spec, str(out), threads)] = cell
             for key in [k for k, c in pending.items() if any(r in failed for r in c.requires)]:

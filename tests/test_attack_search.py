@@ -127,3 +127,32 @@ def test_rank_words_orders_by_unk_score():
 def test_unknown_wir_method_is_rejected():
     with pytest.raises(ValueError, match="wir_method must be one of"):
         GreedyWordSwapWIR("gradient")
+
+
+class _Similarities:
+    """A search context that only knows the sentence-encoder similarity of some candidates."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def similarity(self, text):
+        return self.scores.get(text)
+
+
+def _ranked(*rows):
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(text=text, succeeded=ok) for text, ok in rows]
+
+
+def test_a_succeeding_step_keeps_the_most_similar_success_as_textattack_does():
+    pick = GreedyWordSwapWIR._most_similar_success
+    ranked = _ranked(("a", True), ("b", True), ("c", True), ("d", False))
+    # "c" is the most similar success; "d" is more similar still but did not succeed.
+    assert pick(ranked, _Similarities({"a": 0.90, "b": 0.95, "c": 0.99, "d": 1.0})).text == "c"
+    # Equal similarities: the first (best-scoring) of them.
+    assert pick(ranked, _Similarities({"a": 0.90, "b": 0.95, "c": 0.95})).text == "b"
+    # No similarity for a candidate (no sentence encoder): stop there, as TextAttack's KeyError does.
+    assert pick(ranked, _Similarities({"a": 0.90})).text == "a"
+    assert pick(ranked, _Similarities({})).text == "a"
+    assert pick(ranked, object()).text == "a"  # a context without similarities

@@ -45,12 +45,24 @@ class _ExampleContext:
                 unique[c.text] = c
         kept = list(unique.values())
         for constraint in self._attack.constraints:
+            if not kept:
+                break
             reference = original if constraint.compare_against_original else current
-            kept = [c for c in kept if constraint.check(c, reference)]
+            check_many = getattr(constraint, "check_many", None)  # one batched call (sentence encoders)
+            verdicts = check_many(kept, reference) if check_many else [constraint.check(c, reference) for c in kept]
+            kept = [c for c, ok in zip(kept, verdicts) if ok]
         return sorted(kept, key=lambda c: c.text)
 
     def get_results(self, texts):
         return self._attack.goal_function.get_results(texts)
+
+    def similarity(self, text):
+        """The sentence-encoder similarity last computed for ``text`` (None without such a constraint)."""
+        for constraint in self._attack.constraints:
+            scores = getattr(constraint, "last_scores", None)
+            if scores is not None and text.text in scores:
+                return scores[text.text]
+        return None
 
 
 class Attack:

@@ -303,10 +303,10 @@ class SentenceEncoderSimilarity(Constraint):
             else:
                 sims = -((ref - cand) ** 2).sum(dim=1)
             scores[todo] = sims.numpy()
+        if len(self.last_scores) > 1 << 16:  # before storing: the search reads this batch's scores next
+            self.last_scores.clear()
         for c, s in zip(candidates, scores):
             self.last_scores[c.text] = float(s)
-        if len(self.last_scores) > 1 << 16:
-            self.last_scores.clear()
         return scores
 
     def check_many(

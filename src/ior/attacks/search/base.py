@@ -25,6 +25,9 @@ class SearchContext(Protocol):
     def get_results(self, texts: Sequence[AttackedText]) -> tuple[list[GoalResult], bool]:
         """Goal-function results for ``texts`` and whether the query budget is spent."""
 
+    def similarity(self, text: AttackedText) -> float | None:
+        """Sentence-encoder similarity of a candidate just checked (None if no such constraint)."""
+
 
 class SearchMethod(ABC):
     """Perturb a text until the goal is met or the search is exhausted."""

@@ -12,7 +12,9 @@
    Words are visited in decreasing importance.
 2. For each word, score every candidate changing it in the current text. The best candidate
    (highest score; among equal scores the first in text order) replaces the current text only
-   if its score is *strictly* greater. Stop as soon as the current text succeeds.
+   if its score is *strictly* greater. Stop as soon as the current text succeeds; if several
+   candidates succeed at that step, keep the one the sentence-encoder constraint found most
+   similar (TextFooler, BAE), as TextAttack does, else the best-scoring one.
 
 When the victim is so confident that float32 probabilities do not move, every candidate ties
 with the current score and nothing is ever kept: the attack fails although adversarial
@@ -25,6 +27,8 @@ index (a stable sort over ascending indices).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -108,9 +112,26 @@ class GreedyWordSwapWIR(SearchMethod):
             results, over = context.get_results(candidates)
             if not results:
                 break
-            best = max(results, key=lambda r: r.score)  # first of equal scores wins
-            if best.score > current.score:
-                current = best
+            ranked = sorted(results, key=lambda r: -r.score)  # stable: first of equal scores wins
+            if ranked[0].score > current.score:
+                current = ranked[0]
                 if current.succeeded:
-                    return current
+                    return self._most_similar_success(ranked, context)
         return current
+
+    @staticmethod
+    def _most_similar_success(ranked: list[GoalResult], context: SearchContext) -> GoalResult:
+        """Among the succeeding candidates (the head of ``ranked``), the one most similar to its
+        reference by the sentence-encoder constraint, first of equals; ``ranked[0]`` when the
+        candidates carry no similarity (no such constraint), as TextAttack's greedy search does."""
+        similarity = getattr(context, "similarity", None)
+        best, best_similarity = ranked[0], -math.inf
+        for result in ranked:
+            if not result.succeeded:
+                break
+            score = similarity(result.text) if similarity is not None else None
+            if score is None:
+                break
+            if score > best_similarity:
+                best, best_similarity = result, score
+        return best

@@ -1,9 +1,9 @@
-"""Our DeepWordBug and PWWS next to TextAttack 0.3.11's own recipes, on the same victim and data.
+"""Our four recipes next to TextAttack 0.3.11's own, on the same victim and data.
 
 Run from the repository root in our venv::
 
     .venv/bin/python bench/textattack_reference.py --model runs/minilm-rt-cpu \\
-        [--n 200] [--attack dg pwws] [--serve-temperature 1 0.01] [--engine ours textattack]
+        [--n 200] [--attack dg pwws tf bae] [--serve-temperature 1 0.01] [--engine ours textattack]
 
 What it does:
 
@@ -16,8 +16,8 @@ What it does:
    (``<cache>/nltk_data``), both on ``NLTK_DATA``; TextAttack's cache (``TA_CACHE_DIR``) inside
    the venv folder with its post-install marker pre-created, so ``import textattack`` does not
    call ``nltk.download``; ``HF_HUB_OFFLINE=1``, ``TRANSFORMERS_OFFLINE=1``.
-3. Runs TextAttack in a child process of that venv (this file with ``--worker``). Only that child
-   patches anything: ``nltk.download`` (``WordSwapWordNet.__init__`` calls
+3. Runs TextAttack in a child process of that venv (``bench/textattack_worker.py``). Only that
+   child patches anything: ``nltk.download`` (``WordSwapWordNet.__init__`` calls
    ``nltk.download("omw-1.4")``) becomes a no-op, and every socket connection raises and is
    counted, so a network attempt cannot go unnoticed. The victim is the model folder loaded with
    transformers<5 through ``HuggingFaceModelWrapper``, tokenizer ``model_max_length`` set to the
@@ -56,177 +56,8 @@ TEXTATTACK = "textattack==0.3.11"
 TRANSFORMERS = "transformers<5"
 TA_POST_INSTALL_MARKER = "post_install_check_3"  # textattack.shared.utils.install, 0.3.11
 TA_SEED = 765  # textattack.AttackArgs.random_seed default, set by the Attacker before attacking
-RECIPES = {"dg": "deepwordbug", "deepwordbug": "deepwordbug", "pwws": "pwws"}
-
-
-# --------------------------------------------------------------------------------------------
-# Worker: runs inside the TextAttack venv. Imports nothing from ior.
-# --------------------------------------------------------------------------------------------
-
-
-def _guard_network(log):
-    """Make every outgoing connection fail loudly and count it."""
-    import socket
-
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(repr(args[:2])[:200])
-        log(f"network attempt refused: {attempts[-1]}")
-        raise OSError("network disabled in the TextAttack bench worker")
-
-    socket.socket.connect = lambda self, *a, **k: refuse(*a, **k)
-    socket.socket.connect_ex = lambda self, *a, **k: refuse(*a, **k)
-    socket.create_connection = refuse
-    return attempts
-
-
-def worker(job_path: Path) -> int:
-    job = json.loads(job_path.read_text())
-    log_lines = []
-
-    def log(message):
-        log_lines.append(message)
-        print(f"[textattack worker] {message}", file=sys.stderr, flush=True)
-
-    attempts = _guard_network(log)
-    import nltk
-
-    downloads = []
-
-    def no_download(*args, **kwargs):
-        downloads.append(str(args[0]) if args else str(kwargs))
-        log(f"nltk.download({downloads[-1]!r}) skipped (offline; data prepared under NLTK_DATA)")
-        return True
-
-    nltk.download = no_download
-
-    started = time.perf_counter()
-    import random
-
-    import numpy as np
-    import torch
-    import transformers
-
-    import textattack
-    from textattack.attack_recipes import DeepWordBugGao2018, PWWSRen2019
-    from textattack.attack_results import FailedAttackResult, SkippedAttackResult, SuccessfulAttackResult
-    from textattack.models.wrappers import HuggingFaceModelWrapper
-
-    import_seconds = time.perf_counter() - started
-    torch.set_num_threads(int(job["threads"]))
-
-    class ServedWrapper(HuggingFaceModelWrapper):
-        """HuggingFace wrapper whose logits are divided by the serving temperature (float32)."""
-
-        def __init__(self, model, tokenizer, temperature):
-            super().__init__(model, tokenizer)
-            self.temperature = torch.tensor(temperature, dtype=torch.float32)
-            self.sent: list[str] = []
-
-        def __call__(self, text_input_list):
-            self.sent.extend(text_input_list)
-            logits = super().__call__(text_input_list)
-            return logits.float() / self.temperature
-
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(job["model"])
-    model.eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(job["model"])
-    tokenizer.model_max_length = int(job["max_length"])
-    wrapper = ServedWrapper(model, tokenizer, float(job["serve_temperature"]))
-    examples = json.loads(Path(job["examples"]).read_text())
-    texts, labels = examples["texts"], examples["labels"]
-
-    # Clean logits at T = 1, for the driver to check both venvs see the same victim.
-    clean = []
-    raw_wrapper = HuggingFaceModelWrapper(model, tokenizer)
-    for start in range(0, len(texts), 32):
-        clean.extend(raw_wrapper(texts[start : start + 32]).float().tolist())
-
-    build_start = time.perf_counter()
-    recipe = {"deepwordbug": DeepWordBugGao2018, "pwws": PWWSRen2019}[job["recipe"]]
-    attack = recipe.build(wrapper)
-    build_seconds = time.perf_counter() - build_start
-
-    # What textattack.Attacker does before attacking (AttackArgs.random_seed = 765).
-    random.seed(TA_SEED)
-    np.random.seed(TA_SEED)
-    torch.manual_seed(TA_SEED)
-
-    records = []
-    load_before = os.getloadavg()[0]
-    attack_start, cpu_start = time.perf_counter(), time.process_time()
-    for index, (text, label) in enumerate(zip(texts, labels)):
-        wrapper.sent = []
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = attack.attack(text, int(label))
-        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-        if isinstance(result, SuccessfulAttackResult):
-            outcome = "succeeded"
-        elif isinstance(result, FailedAttackResult):
-            outcome = "failed"
-        elif isinstance(result, SkippedAttackResult):
-            outcome = "skipped"
-        else:
-            outcome = type(result).__name__
-        final = result.perturbed_result
-        records.append(
-            {
-                "index": index,
-                "label": int(label),
-                "outcome": outcome,
-                "original_text": result.original_result.attacked_text.text,
-                "adversarial_text": final.attacked_text.text,
-                "original_output": int(result.original_result.output),
-                "adversarial_output": int(final.output),
-                "original_probs": result.original_result.raw_output.tolist(),
-                "adversarial_probs": final.raw_output.tolist(),
-                "queries": int(final.num_queries),
-                "distinct_texts": len(set(wrapper.sent)),
-                "texts_sent": len(wrapper.sent),
-                "seconds": seconds,
-                "cpu_seconds": cpu_seconds,
-            }
-        )
-        if (index + 1) % 25 == 0:
-            done = sum(r["outcome"] == "succeeded" for r in records)
-            log(
-                f"{job['recipe']} T={job['serve_temperature']:g}: {index + 1}/{len(texts)} "
-                f"({done} succeeded, {time.perf_counter() - attack_start:.0f} s)"
-            )
-    attack_seconds = time.perf_counter() - attack_start
-    attack_cpu_seconds = time.process_time() - cpu_start
-    out = {
-        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "engine": "textattack",
-        "recipe": job["recipe"],
-        "serve_temperature": job["serve_temperature"],
-        "versions": {
-            "textattack": getattr(textattack, "__version__", None) or _dist_version("textattack"),
-            "transformers": transformers.__version__,
-            "torch": torch.__version__,
-            "nltk": nltk.__version__,
-            "numpy": np.__version__,
-        },
-        "stopwords": len(attack.pre_transformation_constraints[1].stopwords),
-        "seconds": attack_seconds,
-        "cpu_seconds": attack_cpu_seconds,
-        "build_seconds": build_seconds,
-        "import_seconds": import_seconds,
-        "torch_threads": torch.get_num_threads(),
-        "network_attempts": attempts,
-        "nltk_downloads_skipped": downloads,
-        "clean_logits": clean,
-        "records": records,
-    }
-    Path(job["output"]).write_text(json.dumps(out) + "\n")
-    return 0
-
-
-def _dist_version(name):
-    from importlib.metadata import version
-
-    return version(name)
+RECIPES = {"dg": "deepwordbug", "deepwordbug": "deepwordbug", "pwws": "pwws", "tf": "textfooler",
+           "textfooler": "textfooler", "bae": "bae"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,10 +127,46 @@ def run_textattack(venv, env, job: dict, job_path: Path, log_path: Path) -> dict
     job_path.write_text(json.dumps(job))
     with open(log_path, "w") as log:
         subprocess.run(
-            [str(venv / "bin" / "python"), str(Path(__file__).resolve()), "--worker", str(job_path)],
+            [str(venv / "bin" / "python"), str(BENCH / "textattack_worker.py"), str(job_path)],
             env=env, stdout=log, stderr=subprocess.STDOUT, check=True, cwd=str(BENCH.parent),
         )
     return json.loads(Path(job["output"]).read_text())
+
+
+def substitute_resources(suite, recipe: str) -> dict:
+    """Our offline TextFooler/BAE resources, as files TextAttack's components can load.
+
+    TextAttack's ``WordEmbedding`` looks neighbours up in an ``nn_matrix`` (its own counter-fitted
+    download ships one; its fallback without one is broken in 0.3.11), so the 50-neighbour table of
+    our vectors, ranked by our engine, is written next to them for the worker.
+    """
+    import numpy as np
+
+    from ior.attacks.recipes.bae_garg_2019 import default_encoder_threshold as bae_threshold
+    from ior.attacks.recipes.textfooler_jin_2019 import default_encoder_threshold as tf_threshold
+    from ior.data.stopwords import TEXTFOOLER_STOPWORDS
+    from ior.resources import pos
+    from ior.resources.counterfitted import counterfitted_dir
+
+    resources = suite._textfooler_resources() if recipe == "textfooler" else suite._bae_resources()
+    encoder, tagger = resources["encoder"], resources["tagger"]
+    out = {"pos_module": pos.__file__, "tagger": str(tagger.path), "encoder": encoder.model_path,
+           "encoder_max_length": encoder.max_length}
+    if recipe == "textfooler":
+        vectors = RAW / "counterfitted-nn50"
+        if not (vectors / "vectors.npy").is_file():
+            embedding = resources["embedding"]
+            vectors.mkdir(parents=True, exist_ok=True)
+            source = counterfitted_dir()
+            for name in ("vectors.npy", "words.txt"):
+                (vectors / name).write_bytes((source / name).read_bytes())
+            nn = embedding.nearest_neighbours_all(50)
+            np.save(vectors / "nn.npy", np.concatenate([np.arange(len(nn))[:, None], nn], axis=1))
+        out.update(vectors=str(vectors), textfooler_threshold=tf_threshold(encoder),
+                   textfooler_stopwords=sorted(TEXTFOOLER_STOPWORDS))
+    else:
+        out.update(masked_lm=str(resources["masked_lm"].name), bae_threshold=bae_threshold(encoder))
+    return out
 
 
 def run_ours(base, suite, recipe, temperature, texts, labels) -> dict:
@@ -332,6 +199,8 @@ def run_ours(base, suite, recipe, temperature, texts, labels) -> dict:
         "seconds": row["wall_seconds"],
         "cpu_seconds": row["cpu_seconds"],
         "query_bound": row["query_bound"],
+        "resource_model_seconds": row["resource_model_seconds"],
+        "resource_model_cpu_seconds": row["resource_model_cpu_seconds"],
         "network_texts": row["network_texts"],
         "load_average_1min": row["load_average_1min"],
         "records": records,
@@ -381,6 +250,18 @@ def clean_logit_check(theirs, classifier, texts) -> dict:
     }
 
 
+def merge_rows(path: Path, rows: list) -> None:
+    """Write ``rows`` into the results list at ``path`` atomically, replacing earlier rows of the same
+    recipe and serving temperature and keeping the others (other recipes, the audit record)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = {(r["recipe"], r["serve_temperature"]) for r in rows}
+    kept = json.loads(path.read_text()) if path.exists() else []
+    merged = [r for r in kept if (r.get("recipe"), r.get("serve_temperature")) not in mine] + rows
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(merged, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def fingerprint(payload) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -391,21 +272,20 @@ def _fmt(value, spec, width):
 
 def format_table(rows) -> str:
     head = (
-        f"{'recipe':<11} {'T_d':>5} {'n':>4} | {'adv_acc ours':>12} {'TA':>6} {'diff':>6} | "
-        f"{'agree':>6} | {'CPU s ours':>10} {'TA':>7} {'speedup':>7} {'bound':>6} | "
-        f"{'wall s ours':>11} {'TA':>7} | {'q ours':>7} {'TA':>7} {'TA dist':>7}"
+        f"{'recipe':<11} {'T_d':>5} {'n':>4} | {'adv_acc ours':>12} {'TA':>6} {'diff':>6} | {'agree':>6} | "
+        f"{'wall s ours':>11} {'TA':>7} {'speedup':>7} | {'bound':>6} {'/bound':>6} {'aux':>6} {'/(b+aux)':>8} | "
+        f"{'q ours':>7} {'TA':>7} {'TA dist':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         o, t = r["ours"], r["textattack"]
-        speedup = f"{r['speedup']:>6.2f}x" if r["speedup"] is not None else f"{'n/a':>7}"
         lines.append(
             f"{r['recipe']:<11} {r['serve_temperature']:>5g} {r['n']:>4} | "
             f"{100 * o['adv_acc']:>11.1f}% {100 * t['adv_acc']:>5.1f}% "
             f"{100 * (o['adv_acc'] - t['adv_acc']):>+6.1f} | {100 * r['outcome_agreement']:>5.1f}% | "
-            f"{_fmt(o['cpu_seconds'], '.1f', 10)} {_fmt(t['cpu_seconds'], '.1f', 7)} {speedup} "
-            f"{r['query_bound_cpu_seconds']:>6.1f} | {o['seconds']:>11.1f} {t['seconds']:>7.1f} | "
-            f"{o['queries']:>7} {t['queries']:>7} {t['distinct_texts']:>7}"
+            f"{o['seconds']:>11.1f} {t['seconds']:>7.1f} {r['speedup']:>6.2f}x | "
+            f"{r['query_bound_seconds']:>6.1f} {r['wall_over_query_bound']:>6.2f} {r['resource_model_seconds']:>6.1f} "
+            f"{r['wall_over_model_bound']:>8.2f} | {o['queries']:>7} {t['queries']:>7} {t['distinct_texts']:>7}"
         )
     return "\n".join(lines)
 
@@ -413,8 +293,6 @@ def format_table(rows) -> str:
 def main(argv=None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    if argv[:1] == ["--worker"]:
-        return worker(Path(argv[1]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="runs/minilm-rt-cpu")
     parser.add_argument("--n", type=int, default=200, help="first N rt test examples (200)")
@@ -482,6 +360,8 @@ def main(argv=None) -> int:
                     job = {"model": str(Path(args.model).resolve()), "max_length": base.max_length,
                            "recipe": recipe, "serve_temperature": temperature, "threads": args.threads,
                            "examples": str(examples), "output": str(path)}
+                    if recipe in ("textfooler", "bae"):
+                        job["resources"] = substitute_resources(suite, recipe)
                     runs[engine] = run_textattack(args.venv, env, job, path.with_suffix(".job"),
                                                   path.with_suffix(".log"))
                 path.write_text(json.dumps(runs[engine]) + "\n")
@@ -515,14 +395,17 @@ def main(argv=None) -> int:
                     "nltk_downloads_skipped": theirs["nltk_downloads_skipped"],
                 },
                 "outcome_agreement": comparison["outcome_agreement"],
-                # CPU time: both sides ran with one torch thread on a shared machine, where
-                # wall time mostly measures the other jobs.
-                "speedup": (theirs["cpu_seconds"] / ours["cpu_seconds"]
-                            if theirs.get("cpu_seconds") and ours.get("cpu_seconds") else None),
-                "speedup_wall": theirs["seconds"] / ours["seconds"],
+                # Wall time: each engine ran alone on one core (one torch thread, nothing else running).
+                "speedup": theirs["seconds"] / ours["seconds"],
+                "speedup_cpu": (theirs["cpu_seconds"] / ours["cpu_seconds"]
+                                if theirs.get("cpu_seconds") and ours.get("cpu_seconds") else None),
                 "query_bound_seconds": ours["query_bound"]["seconds"],
                 "query_bound_cpu_seconds": ours["query_bound"].get("cpu_seconds"),
                 "query_bound_batch_size": ours["query_bound"]["batch_size"],
+                "wall_over_query_bound": ours["seconds"] / ours["query_bound"]["seconds"],
+                "resource_model_seconds": ours.get("resource_model_seconds", 0.0),
+                "wall_over_model_bound": ours["seconds"] / (ours["query_bound"]["seconds"]
+                                                            + ours.get("resource_model_seconds", 0.0)),
                 "details": {**comparison, **clean_logit_check(theirs, base, texts)},
             })
     if not rows:
@@ -531,10 +414,11 @@ def main(argv=None) -> int:
           f"ours seed {args.seed}; TextAttack {versions['textattack']} (seed {TA_SEED}), "
           f"transformers {versions['transformers']}, torch {versions['torch']}")
     print(format_table(rows))
-    print("adv_acc: still-correct fraction of all n; agree: same outcome (succeeded/failed/skipped); "
-          "CPU s: process CPU time of the attack\n(1 torch thread each); speedup: TA CPU s / ours CPU s; "
-          "bound: CPU s of ours' query bound; q: queries as each engine counts them;\nTA dist: distinct "
-          "texts per example, summed (what ours counts).")
+    print("adv_acc: still-correct fraction of all n; agree: same outcome (succeeded/failed/skipped); wall s: the attack "
+          "loop, one torch thread,\neach engine alone on one core; speedup: TA wall / ours wall; bound: wall s of ours' "
+          "query bound (the victim's distinct texts,\nlength-sorted, best batch size); /bound: ours wall / bound; aux: "
+          "wall s inside the attack's own networks (sentence encoder,\nmasked LM); /(b+aux): ours wall / (bound + aux); "
+          "q: queries as each engine counts them; TA dist: distinct texts per example, summed.")
     for r in rows:
         d = r["details"]
         print(f"{r['recipe']} T_d={r['serve_temperature']:g}: {d['outcome_pairs']}; TA successes "
@@ -542,8 +426,7 @@ def main(argv=None) -> int:
               f"same text {d['both_succeeded_same_text']}; clean logits max |diff| "
               f"{d['max_abs_logit_diff']:.2e}; load average ours {r['ours']['load_average_1min']}, "
               f"TA {r['textattack']['load_average_1min']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    merge_rows(args.out, rows)
     return 0
 
 

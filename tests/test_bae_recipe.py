@@ -179,12 +179,17 @@ def test_every_adversarial_output_satisfies_the_constraints(tiny_mlm):
     assert any(r.words_changed >= 2 and len(r.original_text.split()) >= 15 for r in succeeded)
     scores = attack.constraints[1].last_scores.values()
     assert any(s < USE_BAE_THRESHOLD for s in scores) and any(s >= USE_BAE_THRESHOLD for s in scores)
-    # Fresh constraint objects, not the attack's, and a fresh forward pass of the victim.
+    check_bae_outputs(succeeded, victim, encoder, tagger, tiny_mlm)
+
+
+def check_bae_outputs(succeeded, victim, encoder, tagger, mlm) -> None:
+    """Re-verify finished BAE examples with fresh constraint objects (not the attack's) and a fresh
+    forward pass of the victim."""
     pos = PartOfSpeech(tagger, allow_verb_noun_swap=True)
     use = SentenceEncoderSimilarity(encoder, threshold=USE_BAE_THRESHOLD, metric="cosine",
                                     compare_against_original=True, window_size=15,
                                     skip_text_shorter_than_window=True)
-    special = set(tiny_mlm.tokenizer.all_special_tokens)
+    special = set(mlm.tokenizer.all_special_tokens)
     for r in succeeded:
         original, final = AttackedText(r.original_text), AttackedText(r.adversarial_text)
         assert final.num_words == original.num_words

@@ -11,14 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ior.attacks.constraints.grammaticality import PartOfSpeech
-from ior.attacks.constraints.semantics import SentenceEncoderSimilarity
 from ior.attacks.recipes import BAEGarg2019, DeepWordBugGao2018, PWWSRen2019, TextFoolerJin2019
 from ior.attacks.recipes.bae_garg_2019 import USE_BAE_THRESHOLD
 from ior.attacks.results import Outcome
 from ior.attacks.testing import BagOfWordsVictim, FakeWordNet
-from ior.attacks.text import AttackedText
-from ior.attacks.transformations.masked_lm import SwappedText
 from ior.data.stopwords import ENGLISH_STOPWORDS
 from ior.resources.embeddings import WordEmbedding
 
@@ -118,19 +114,4 @@ def test_bae_outputs(tiny_mlm):
     results = attack_own_predictions(attack, victim, texts)
     succeeded = assert_enough(results, 100)
     assert sum(len(r.original_text.split()) >= 15 for r in succeeded) >= 20  # the windowed check ran
-    pos = PartOfSpeech(tagger, allow_verb_noun_swap=True)
-    use = SentenceEncoderSimilarity(encoder, threshold=USE_BAE_THRESHOLD, metric="cosine",
-                                    compare_against_original=True, window_size=15,
-                                    skip_text_shorter_than_window=True)
-    special = set(tiny_mlm.tokenizer.all_special_tokens)
-    for r in succeeded:
-        original, final = AttackedText(r.original_text), AttackedText(r.adversarial_text)
-        assert final.num_words == original.num_words
-        changed = final.changed_positions(original)
-        assert changed and r.words_changed == len(changed)
-        assert all(original.words[i] not in ENGLISH_STOPWORDS for i in changed)
-        assert all(final.words[i] not in special and "##" not in final.words[i] for i in changed)
-        for i in changed:
-            assert pos.check(SwappedText(original.replace_word_at_index(i, final.words[i]), i), original)
-        assert bae._valid_order_exists(original, final, use)
-        assert_fools(victim, r)
+    bae.check_bae_outputs(succeeded, victim, encoder, tagger, tiny_mlm)

@@ -69,7 +69,7 @@ class ResourceModelTimer:
         name = suite.canonical(name)
         if name not in ("textfooler", "bae"):
             return
-        resources = suite._textfooler_resources() if name == "textfooler" else suite._bae_resources()
+        resources = suite.resources(name)
         resources["encoder"].encode(["warm up the encoder"])
         self._wrap(resources["encoder"], "_forward")
         if name == "bae":

@@ -52,7 +52,7 @@ def run_our_audit(args, base, suite, test, val) -> dict:
     audit = Auditor(classifier, suite, config, progress=False).run(
         list(test.texts), list(test.labels), list(val.texts), list(val.labels), name="bench")
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    distinct = list(classifier._cache)  # every text the audit ran through the network once
+    distinct = classifier.cached_texts()  # every text the audit ran through the network once
     bound = attack_speed.query_bound(attack_speed.fresh_classifier(base), distinct)
     stages = {}
     for row in audit.examples:

@@ -148,7 +148,7 @@ def substitute_resources(suite, recipe: str) -> dict:
     from ior.resources import pos
     from ior.resources.counterfitted import counterfitted_dir
 
-    resources = suite._textfooler_resources() if recipe == "textfooler" else suite._bae_resources()
+    resources = suite.resources(recipe)
     encoder, tagger = resources["encoder"], resources["tagger"]
     out = {"pos_module": pos.__file__, "tagger": str(tagger.path), "encoder": encoder.model_path,
            "encoder_max_length": encoder.max_length}

@@ -278,5 +278,5 @@ def test_word_embeddings_from_a_text_file_reach_textfooler(models, good_data, tm
         seed, score, no_progress = 0, "probability", True
 
     suite = attack_suite(Args)
-    embedding = suite._embedding
+    embedding = suite.resources("tf")["embedding"]
     assert [embedding.index2word(i) for i in embedding.nearest_neighbours("wonderful", 1)] == ["marvellous"]

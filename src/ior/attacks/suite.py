@@ -88,15 +88,21 @@ class TextAttackSuite:
             masked_lm=self._masked_lm, encoder=self._encoder, tagger=self._tagger, wordnet=self._wordnet)
         return {"masked_lm": self._masked_lm, "encoder": self._encoder, "tagger": self._tagger}
 
+    def resources(self, name: str) -> dict:
+        """The word-level resources the recipe ``name`` is built with, loaded on first use and
+        shared by every attack of this suite ({} for recipes that need none besides WordNet)."""
+        name = self.canonical(name)
+        if name == "textfooler":
+            return self._textfooler_resources()
+        if name == "bae":
+            return self._bae_resources()
+        return {}
+
     def build(self, name: str, model):
         name = self.canonical(name)
-        kwargs = {"seed": self.seed, "score": self.score}
+        kwargs = {"seed": self.seed, "score": self.score, **self.resources(name)}
         if name == "pwws":
             kwargs["wordnet"] = self._wordnet_for(name)
-        if name == "textfooler":
-            kwargs.update(self._textfooler_resources())
-        if name == "bae":
-            kwargs.update(self._bae_resources())
         return get_recipe(name).build(model, **kwargs)
 
     def run(self, name: str, model, inputs, labels, *, desc: str = "attack") -> list[AttackResult]:

@@ -168,6 +168,10 @@ class TextClassifier:
         if self._cache is not None:
             self._cache.clear()
 
+    def cached_texts(self) -> list[str]:
+        """The distinct texts whose logits are cached, in the order they were first computed."""
+        return [] if self._cache is None else list(self._cache)
+
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw logits, float32 [N, C], one row per text (cached by exact text)."""
         texts = _check_texts(texts)

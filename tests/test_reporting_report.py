@@ -92,6 +92,8 @@ def test_every_view_from_a_synthetic_store(store_dir):
     assert claims[("1", "ddi")] is False  # 98% mean confidence: the report says the claim does not hold
     assert claims[("3", "pgd")] is True and claims[("3", "freelb")] is None
     assert claims[("4", "standard* T=200")] is True and claims[("4", "standard* T=100")] is None
+    (t200,) = [c for c in report["claims"] if (c["claim"], c["model"]) == ("4", "standard* T=200")]
+    assert "raised on 2/2 attacks (measured on 2 of the paper's 4 attacks" in t200["evidence"]
 
     markdown = paths["report.md"].read_text()
     assert "| standard | 85.00 ± 7.07 | 90.00 ± 0.00 |" in markdown  # Table 1 row, percent, mean ± std

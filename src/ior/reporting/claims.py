@@ -17,6 +17,7 @@ from ior.reporting.data import ReportData
 from ior.reporting.document import Missing, Table
 
 ATTACK = "deepwordbug"
+PAPER_ATTACKS = ("bae", "textfooler", "pwws", "deepwordbug")  # claim 4 counts raised attacks of these
 
 
 def _find(groups, method, grad_norm, temperature=1.0):
@@ -75,9 +76,11 @@ def check_claims(data: ReportData) -> list:
             holds = bool(attacks) and len(raised) >= 0.75 * len(attacks) and 100 * drop <= 2
             details = ", ".join(f"{a} {_p(reference.adversarial(a, 'cal')['mean'])}→{_p(g.adversarial(a, 'cal')['mean'])}"
                                 for a in attacks)
+            coverage = "" if len(attacks) >= len(PAPER_ATTACKS) else \
+                f" (measured on {len(attacks)} of the paper's {len(PAPER_ATTACKS)} attacks; its bar is 3 of 4)"
             records.append(_record(dataset, "4", name, holds,
-                                   f"post-cal raised on {len(raised)}/{len(attacks)} attacks ({details}); clean drop "
-                                   f"{100 * drop:+.2f} points (claim ≤ 2)"))
+                                   f"post-cal raised on {len(raised)}/{len(attacks)} attacks{coverage} ({details}); "
+                                   f"clean drop {100 * drop:+.2f} points (claim ≤ 2)"))
     return records
 
 

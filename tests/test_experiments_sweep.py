@@ -221,9 +221,13 @@ def test_a_failed_cell_is_reported_its_dependents_wait_and_a_rerun_completes(wor
     assert "ior: error: 3 cell(s) failed" in captured.err  # the T=10 model and its two audits
     assert captured.out.count("failed:") == 3 and "RuntimeError: out of memory" in captured.out
     assert len(commits(out)) == 5
+    assert captured.err.count("done ") == 5  # one line per finished cell, failed ones not among them
     monkeypatch.setattr(runner, "compute_cell", real)
     summary = run_sweep(load_sweep_config(workspace["config"]), out, workers=0, progress=False)
     assert (summary.already_done, summary.computed) == (5, 3)
+    done = [line for line in capsys.readouterr().err.splitlines() if line.startswith("done ")]
+    assert sorted(line.split()[1] for line in done) == ["audit", "audit", "train"]
+    assert all(" T=10 " in line and line.endswith(" s") for line in done)
     assert set(commits(out).values()) == {1}
     assert_same(out, reference)  # cells run in this process store what the pool stored
 

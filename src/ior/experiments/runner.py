@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import fcntl
 import logging
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -162,6 +163,16 @@ def _next_cells(pending: dict, done: set, *, free: int | None) -> list[str]:
     return ready if free is None else ready[:free]
 
 
+def _running_text(cells) -> str:
+    labels = [f"{c.kind} {c.label}" for c in cells]
+    return "running: " + "; ".join(labels) if labels else ""
+
+
+def _finished(cell: Cell, seconds: float) -> None:
+    """One line per finished cell on stderr (above the bar when there is one): a long sweep's record."""
+    tqdm.write(f"done {cell.kind} {cell.label} ({cell.key}) in {seconds:,.0f} s", file=sys.stderr)
+
+
 def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool, out: Path, threads: int,
               summary: SweepSummary, progress: bool) -> None:
     pending = {c.key: c for c in todo}
@@ -170,9 +181,13 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
     bar = tqdm(total=summary.cells, initial=summary.already_done, desc="cells", unit="cell", disable=not progress)
     try:
         while pending or running:
+            submitted = False
             for key in _next_cells(pending, done, free=_free_slots(pool, running)):
                 cell = pending.pop(key)
                 running[pool.submit(compute_cell, cell.spec, str(out), threads)] = cell
+                submitted = True
+            if submitted:
+                bar.set_postfix_str(_running_text(running.values()))
             for key in [k for k, c in pending.items() if any(r in failed for r in c.requires)]:
                 failed.add(key)
                 summary.failed.append({"cell": key, "label": pending.pop(key).label, "error": "a dependency failed"})
@@ -197,7 +212,8 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
                                   worker=payload["worker"])
                 done.add(cell.key)
                 summary.computed += 1
-                bar.set_postfix_str(cell.label[-40:], refresh=False)
+                _finished(cell, payload["elapsed_seconds"])
+                bar.set_postfix_str(_running_text(running.values()), refresh=False)
                 bar.update(1)
     finally:
         bar.close()

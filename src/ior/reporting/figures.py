@@ -135,6 +135,16 @@ def _clean_records(data: ReportData, audits) -> list:
     return [r for a in audits for r in data.store.examples(a.key, "clean")]
 
 
+def _series_styles(n: int) -> list[dict]:
+    """``n`` distinguishable line styles: ten colours, then the same colours dashed, dotted, ..."""
+    from matplotlib import colormaps
+
+    colors = colormaps["tab10"].colors
+    dashes = ["-", "--", ":", "-."]
+    return [{"color": colors[i % len(colors)], "linestyle": dashes[(i // len(colors)) % len(dashes)]}
+            for i in range(n)]
+
+
 def figure3(data: ReportData, folder: Path) -> list:
     """Histogram of the logit range (max − min raw logit per test example) of each trained model."""
     out = []
@@ -160,16 +170,16 @@ def figure3(data: ReportData, folder: Path) -> list:
             ax.set_xscale("log")
         else:
             bins = np.linspace(values.min(), values.max() + 1e-9, 40)
-        for label, r in ranges.items():
-            ax.hist(np.clip(r, bins[0], bins[-1]), bins=bins, histtype="step", linewidth=1.5, label=label)
+        for (label, r), style in zip(ranges.items(), _series_styles(len(ranges))):
+            ax.hist(np.clip(r, bins[0], bins[-1]), bins=bins, histtype="step", linewidth=1.5, label=label, **style)
         ax.set_xlabel("logit range (max − min raw logit)")
         ax.set_ylabel("test examples")
         ax.set_title(dataset)
         ax.legend(fontsize=7, ncol=2)
         path = _save(fig, folder, f"figure3-{_slug(dataset)}")
         out.append(Figure(f"Figure 3 ({dataset})", path,
-                          "Raw logits (before any serving temperature), all seeds pooled. Training at a high "
-                          "temperature widens the logit range."))
+                          "Raw logits (before any serving temperature), all seeds pooled. The paper finds that "
+                          "training at a high temperature widens the logit range."))
     return out or [Missing("Figure 3", "no per-example clean logits in the store.")]
 
 

@@ -181,13 +181,10 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
     bar = tqdm(total=summary.cells, initial=summary.already_done, desc="cells", unit="cell", disable=not progress)
     try:
         while pending or running:
-            submitted = False
             for key in _next_cells(pending, done, free=_free_slots(pool, running)):
                 cell = pending.pop(key)
                 running[pool.submit(compute_cell, cell.spec, str(out), threads)] = cell
-                submitted = True
-            if submitted:
-                bar.set_postfix_str(_running_text(running.values()))
+            bar.set_postfix_str(_running_text(running.values()))
             for key in [k for k, c in pending.items() if any(r in failed for r in c.requires)]:
                 failed.add(key)
                 summary.failed.append({"cell": key, "label": pending.pop(key).label, "error": "a dependency failed"})
@@ -213,7 +210,6 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
                 done.add(cell.key)
                 summary.computed += 1
                 _finished(cell, payload["elapsed_seconds"])
-                bar.set_postfix_str(_running_text(running.values()), refresh=False)
                 bar.update(1)
     finally:
         bar.close()

@@ -12,10 +12,12 @@ PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
 setup: $(STAMP)
 
 # torch first and pinned: on these machines 2.13.0 is a local CPU build; an unpinned torch pulls CUDA.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e ".[test]"
+	# torchattacks declares an unpinned torch (a CUDA build here); it needs only torch, numpy, scipy, tqdm.
+	$(PIP) install --no-deps torchattacks==3.5.1
 	touch $(STAMP)
 
 data: setup

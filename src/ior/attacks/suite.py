@@ -7,7 +7,10 @@ together with the texts to re-score.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ior.attacks.recipes import RECIPES, get_recipe
+from ior.audit.config import DEFAULT_OPT_ATTACKS
 from ior.attacks.results import AttackResult
 
 #: Short names accepted on the command line, mapped to canonical recipe names.
@@ -51,6 +54,9 @@ class TextAttackSuite:
         one ``ior resources build-mlm`` wrote, loaded when BAE is first built. BAE shares
         ``encoder`` and ``tagger`` with TextFooler.
     """
+
+    #: ``opt``'s objective Q(T), as in the paper's Appendix G.
+    default_opt_attack = DEFAULT_OPT_ATTACKS["text"]
 
     def __init__(self, *, wordnet=None, seed: int = 0, score: str = "probability", progress: bool = True,
                  embedding=None, encoder=None, tagger=None, masked_lm=None):
@@ -121,3 +127,33 @@ class TextAttackSuite:
     def hyperparameters(self, name: str) -> dict:
         name = self.canonical(name)
         return get_recipe(name).hyperparameters(seed=self.seed, score=self.score)
+
+    def input_gradient_norms(self, model, inputs, labels) -> np.ndarray:
+        """‖∇ CE(served logits, y)‖₂ with respect to the input token embeddings, per text (float32 [N]).
+
+        ``model`` is a :class:`~ior.models.victim.TextClassifier`, possibly temperature-wrapped; the
+        temperatures are applied to the float32 logits exactly as the served model applies them.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        from ior.models.temperature import apply_temperatures, temperature_chain
+
+        base, temperatures = temperature_chain(model)
+        texts, labels = list(inputs), np.asarray(labels, dtype=np.int64)
+        network, norms = base.model, np.zeros(len(texts), dtype=np.float32)
+        was_training = network.training
+        network.eval()
+        try:
+            for lo in range(0, len(texts), base.batch_size):
+                enc = base.tokenizer(texts[lo:lo + base.batch_size], padding=True, truncation=True,
+                                     max_length=base.max_length, return_tensors="pt")
+                embeds = network.get_input_embeddings()(enc["input_ids"]).detach().requires_grad_(True)
+                extra = {k: v for k, v in enc.items() if k != "input_ids"}
+                logits = apply_temperatures(network(inputs_embeds=embeds, **extra).logits.float(), temperatures)
+                target = torch.as_tensor(labels[lo:lo + len(embeds)])
+                (grad,) = torch.autograd.grad(F.cross_entropy(logits, target, reduction="sum"), embeds)
+                norms[lo:lo + len(embeds)] = torch.linalg.vector_norm(grad.reshape(len(embeds), -1), dim=1).numpy()
+        finally:
+            network.train(was_training)
+        return norms

@@ -8,6 +8,11 @@ from dataclasses import asdict, dataclass
 from ior.models.temperature import check_temperature
 
 
+#: ``opt``'s objective Q(T) per modality: DeepWordBug as in the paper's Appendix G for text; for
+#: images PGD on the cross-entropy, the attack a temperature can fool.
+DEFAULT_OPT_ATTACKS = {"text": "deepwordbug", "image": "pgd"}
+
+
 @dataclass(frozen=True)
 class AuditConfig:
     """What an audit measures and how much data it spends.
@@ -24,8 +29,9 @@ class AuditConfig:
         Validation examples used to fit ``cal`` (None = all).
     n_opt : int
         Validation examples attacked for every evaluation of Q(T) in ``opt``.
-    opt_attack : str
-        The attack that measures Q(T) (DeepWordBug in the paper).
+    opt_attack : str or None
+        The attack that measures Q(T); None takes the attack suite's ``default_opt_attack``
+        (DeepWordBug for text, as in the paper; PGD on the cross-entropy for images).
     opt_maxiter : int
         Brent iterations for ``opt``.
     piercings : tuple of str
@@ -49,7 +55,7 @@ class AuditConfig:
     n_examples: int | None = 200
     n_calibration: int | None = None
     n_opt: int = 100
-    opt_attack: str = "deepwordbug"
+    opt_attack: str | None = None
     opt_maxiter: int = 10
     piercings: tuple[str, ...] = ("cal", "opt")
     gap_threshold: float = 3.0

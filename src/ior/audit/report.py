@@ -16,13 +16,20 @@ from ior.data.cache import atomic_write_text
 
 
 def software_versions() -> dict:
+    import importlib.metadata
+
     import numpy
     import scipy
     import torch
     import transformers
 
-    return {"ior": ior.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "numpy": numpy.__version__, "scipy": scipy.__version__, "python": platform.python_version()}
+    versions = {"ior": ior.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
+                "numpy": numpy.__version__, "scipy": scipy.__version__, "python": platform.python_version()}
+    try:
+        versions["torchattacks"] = importlib.metadata.version("torchattacks")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    return versions
 
 
 def model_record(audit: ModelAudit) -> dict:
@@ -38,6 +45,8 @@ def model_record(audit: ModelAudit) -> dict:
         "verdict": _overall(audit),
         "attacks": audit.attacks,
         "opt": audit.opt,
+        "worst_case": audit.worst_case,
+        "gradients": audit.gradients,
         "elapsed_seconds": audit.elapsed_seconds,
     }
 
@@ -69,6 +78,28 @@ def render_markdown(report: dict) -> str:
                 f"| {m['name']} | {m['serve_temperature']:g} | {attack} | {_pct(m['clean_accuracy'])} | "
                 f"{_pct(m['mean_confidence'])} | {_pct(a['mean_confidence_adversarial'])} | {_pct(a['served'])} | "
                 f"{_pct(a['cal'])} | {_pct(a['opt'])} | {a['gap']:+.1f} [{lo:+.1f}, {hi:+.1f}] | **{a['verdict']}** |")
+    worst = [m for m in report["models"] if m.get("worst_case")]
+    if worst:
+        lines += ["", "## Worst case per example (AutoAttack's rule)", "",
+                  "An example counts as robust only if it survives every attack and every piercing.", "",
+                  "| model | T_d | attacks × piercings | robust % |", "|---|---|---|---|"]
+        for m in worst:
+            w = m["worst_case"]
+            lines.append(f"| {m['name']} | {m['serve_temperature']:g} | {' '.join(w['attacks'])} × "
+                         f"{' '.join(w['piercings'])} | {_pct(w['accuracy'])} |")
+    graded = [m for m in report["models"] if m.get("gradients")]
+    if graded:
+        lines += ["", "## Input gradients", "",
+                  "‖∇ CE‖₂ with respect to the input (pixels; token embeddings for text) on the test inputs, "
+                  "as served and after each piercing: the share that is exactly 0 in float32 is what a "
+                  "gradient attack cannot move.", "",
+                  "| model | T_d | stage | T attack | exactly 0 % | median | p90 |", "|---|---|---|---|---|---|---|"]
+        for m in graded:
+            for stage, g in m["gradients"].items():
+                if g is None:
+                    continue
+                lines.append(f"| {m['name']} | {m['serve_temperature']:g} | {stage} | {g['attack_temperature']:.3g} | "
+                             f"{100 * g['zero_fraction']:.1f} | {g['median']:.3g} | {g['p90']:.3g} |")
     lines += ["", "## Calibration", "",
               "| model | T_d | ECE % | MCE % | conf. variance ζ | T_cal | T_opt | flags |", "|---|---|---|---|---|---|---|---|"]
     for m in report["models"]:

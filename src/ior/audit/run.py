@@ -4,8 +4,13 @@ For one model served at T_d the audit measures clean accuracy and calibration, a
 model, then attacks it again after each piercing (``cal``: NLL temperature; ``opt``: the temperature
 that minimises adversarial accuracy) and compares. Every adversarial example is re-scored on the
 served model with a fresh forward pass before it counts. The audit knows nothing about text: an
-*attack suite* (see :class:`AttackSuite`) runs attacks and hands back what to re-score, so the image
-track reuses this module unchanged.
+*attack suite* (see :class:`AttackSuite`) runs attacks and hands back what to re-score, so text
+(:mod:`ior.attacks.suite`) and images (:mod:`ior.attacks.image`) share this module.
+
+Beside today's gap the audit applies AutoAttack's rule: an example counts as robust only if it
+survives every run (served and each piercing), its per-example worst case. And where the suite can
+differentiate the served model, it measures the gradient the attacks see
+(:mod:`ior.audit.gradients`).
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import numpy as np
 
 from ior.audit.config import AuditConfig
 from ior.audit.flags import compute_flags, looks_like_probabilities
+from ior.audit.gradients import gradient_diagnostic, gradient_flags
 from ior.audit.statistics import ior_gap
 from ior.calibration.adversarial_temperature import AdversarialTemperatureSearch
 from ior.calibration.metrics import (confidence_variance, expected_calibration_error,
                                      maximum_calibration_error)
 from ior.calibration.temperature_scaling import TemperatureScaling
 from ior.models.probabilities import predictions, softmax_float32
-from ior.models.temperature import TemperatureScaled, serve
+from ior.models.temperature import TemperatureScaled, apply_temperatures, serve, temperature_chain
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,9 @@ class AttackSuite(Protocol):
 
     def hyperparameters(self, name: str) -> dict: ...
 
+    #: The attack that measures Q(T) for ``opt`` when the config names none.
+    default_opt_attack: str
+
 
 @dataclass
 class Robustness:
@@ -54,6 +63,7 @@ class Robustness:
     disagreements: int
     mean_queries: float
     records: list = field(default_factory=list)
+    recheck_failures: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -69,18 +79,18 @@ class ModelAudit:
     flags: list
     attacks: dict = field(default_factory=dict)
     opt: dict | None = None
+    gradients: dict | None = None
+    worst_case: dict | None = None
     examples: list = field(default_factory=list)
     elapsed_seconds: float = 0.0
 
 
 def fresh_logits(model, inputs) -> np.ndarray:
-    """Logits from a forward pass that bypasses any cache, through temperature wrappers."""
-    scale = np.float32(1.0)
-    while isinstance(model, TemperatureScaled):
-        scale = scale * np.float32(model.temperature)
-        model = model.model
-    raw = getattr(model, "logits_uncached", model.logits)(inputs)
-    return np.asarray(raw, dtype=np.float32) / scale if scale != 1 else np.asarray(raw, dtype=np.float32)
+    """Logits from a forward pass that bypasses any cache, through temperature wrappers of either
+    kind, divided exactly as the served model divides them."""
+    base, temperatures = temperature_chain(model)
+    raw = np.asarray(getattr(base, "logits_uncached", base.logits)(inputs), dtype=np.float32)
+    return apply_temperatures(raw, temperatures)
 
 
 class Auditor:
@@ -109,7 +119,7 @@ class Auditor:
         val_labels = np.asarray(val_labels)
         if len(test_inputs) == 0:
             raise ValueError("the test set is empty: nothing to audit")
-        clean_logits = np.asarray(self.served.logits(list(test_inputs)), dtype=np.float32)
+        clean_logits = np.asarray(self.served.logits(test_inputs), dtype=np.float32)
         is_probs = looks_like_probabilities(clean_logits)
         if is_probs and not cfg.allow_probabilities:
             raise ValueError("model outputs already sum to 1 (probabilities where logits are required); "
@@ -131,19 +141,29 @@ class Auditor:
                               zeta_threshold=cfg.zeta_threshold, cal_far_factor=cfg.cal_far_factor,
                               probabilities=is_probs)
         opt_summary = None
+        opt_temperature = None
         if "opt" in cfg.piercings:
             search = self._fit_opt(val_inputs, val_labels)
+            opt_temperature = search.temperature_
             opt_model = TemperatureScaled(self.served, search.temperature_)
             opt_summary = {
-                "temperature": search.temperature_, "attack": self.suite.canonical(cfg.opt_attack),
+                "temperature": search.temperature_, "attack": self.opt_attack,
                 "validation_adversarial_accuracy": search.adversarial_accuracy_, "method": search.method_,
                 "bracket_log10": list(search.bracket_),
                 "evaluations": [{"temperature": e.temperature, "adversarial_accuracy": e.adversarial_accuracy}
                                 for e in search.evaluations_],
             }
 
+        gradients = None
+        if hasattr(self.suite, "input_gradient_norms"):
+            gradients = gradient_diagnostic(self.suite, self.served, test_inputs, test_labels,
+                                            {"cal": cal_fit.temperature_ if cal_fit else None,
+                                             "opt": opt_temperature})
+            flags.extend(gradient_flags(gradients))
         audit = ModelAudit(name=name, serve_temperature=cfg.serve_temperature, clean=clean,
-                           calibration=calibration, flags=[f.to_dict() for f in flags], opt=opt_summary)
+                           calibration=calibration, flags=[f.to_dict() for f in flags], opt=opt_summary,
+                           gradients=gradients)
+        worst = clean_correct.copy()
         for attack in cfg.attacks:
             attack = self.suite.canonical(attack)
             runs = {"served": self._attack(attack, self.served, test_inputs, test_labels, clean_correct, "served")}
@@ -154,6 +174,8 @@ class Auditor:
             gap = ior_gap(runs["served"].robust, {k: v.robust for k, v in runs.items() if k != "served"},
                           threshold=cfg.gap_threshold, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
             adv_probs = softmax_float32(runs["served"].adversarial_logits)
+            survived = np.logical_and.reduce([run.robust for run in runs.values()])
+            worst &= survived
             audit.attacks[attack] = {
                 "served": runs["served"].accuracy,
                 "cal": runs["cal"].accuracy if "cal" in runs else None,
@@ -165,15 +187,26 @@ class Auditor:
                 if clean_correct.any() else None,
                 "mean_queries": {k: v.mean_queries for k, v in runs.items()},
                 "rescoring_disagreements": {k: v.disagreements for k, v in runs.items()},
+                "worst_case": float(survived.mean()),
             }
+            recheck = {k: v.recheck_failures for k, v in runs.items() if v.recheck_failures}
+            if recheck:
+                audit.attacks[attack]["recheck_failures"] = recheck
             for key, run in runs.items():
                 audit.examples.extend(dict(r, model=name, serve_temperature=cfg.serve_temperature)
                                       for r in run.records)
                 if run.disagreements:
                     logger.warning("%s/%s: %d claimed successes did not hold on re-scoring",
                                    attack, key, run.disagreements)
+        audit.worst_case = {"accuracy": float(worst.mean()), "attacks": list(audit.attacks),
+                            "piercings": ["served", *[p for p in ("cal", "opt") if p in cfg.piercings]]}
         audit.elapsed_seconds = time.time() - started
         return audit
+
+    @property
+    def opt_attack(self) -> str:
+        """The attack behind Q(T): the config's, else the suite's default (modality-specific)."""
+        return self.suite.canonical(self.config.opt_attack or self.suite.default_opt_attack)
 
     def _clean_metrics(self, logits, labels):
         cfg = self.config
@@ -194,17 +227,17 @@ class Auditor:
         n = len(val_inputs) if self.config.n_calibration is None else min(self.config.n_calibration, len(val_inputs))
         if n == 0:
             raise ValueError("cal needs a labelled validation set, and it is empty")
-        logits = self.served.logits(list(val_inputs[:n]))
-        return TemperatureScaling().fit(logits, val_labels[:n])
+        logits = self.served.logits(val_inputs[:n])
+        return TemperatureScaling().fit(logits, np.asarray(val_labels[:n]))
 
     def _fit_opt(self, val_inputs, val_labels) -> AdversarialTemperatureSearch:
         cfg = self.config
         n = min(cfg.n_opt, len(val_inputs))
         if n == 0:
             raise ValueError("opt needs a labelled validation set, and it is empty")
-        inputs, labels = list(val_inputs[:n]), np.asarray(val_labels[:n])
+        inputs, labels = val_inputs[:n], np.asarray(val_labels[:n])
         correct = predictions(self.served.logits(inputs)) == labels
-        attack = self.suite.canonical(cfg.opt_attack)
+        attack = self.opt_attack
 
         def objective(temperature: float) -> float:
             scaled = TemperatureScaled(self.served, temperature)
@@ -229,9 +262,11 @@ class Auditor:
             for i, (result, ok, row) in enumerate(zip(results, robust, logits)):
                 records.append(dict(record(result), index=i, attack=attack, stage=stage, robust=bool(ok),
                                     rescored_prediction=int(row.argmax())))
+        recheck = getattr(self.suite, "recheck_failures", None)
         return Robustness(robust=robust, adversarial_logits=logits, claimed_successes=int(claimed.sum()),
                           disagreements=disagreements,
-                          mean_queries=float(np.mean(attacked)) if attacked else 0.0, records=records)
+                          mean_queries=float(np.mean(attacked)) if attacked else 0.0, records=records,
+                          recheck_failures=int(recheck(results)) if recheck else 0)
 
 
 def _succeeded(result) -> bool:

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 from itertools import product
 
-from ior.audit.config import AuditConfig
+from ior.audit.config import DEFAULT_OPT_ATTACKS, AuditConfig
 from ior.experiments.config import GRID_AUDIT_FIELDS, PIERCINGS, DatasetSpec, GridBlock, SweepConfig
 from ior.training.config import METHOD_FIELDS, TrainConfig
 
@@ -159,6 +159,8 @@ class _Planner:
 
     def audit_settings(self) -> dict:
         full = AuditConfig(**self.config.audit_settings).to_dict()
+        # The key records the attack that runs: the text suite's default when the config names none.
+        full["opt_attack"] = full["opt_attack"] or DEFAULT_OPT_ATTACKS["text"]
         return {k: v for k, v in full.items() if k not in GRID_AUDIT_FIELDS} | {"score": self.config.score}
 
     def audit_cells(self) -> list[Cell]:

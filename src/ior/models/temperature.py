@@ -6,7 +6,11 @@ under-confident ("down-conf"). Dividing by a positive number never changes the a
 accuracy is untouched while attack search methods lose their signal.
 
 The division happens in float32, as it would in a deployed model, so the float32 saturation that
-produces the illusion is reproduced rather than hidden.
+produces the illusion is reproduced rather than hidden. Two forms share these semantics:
+:class:`TemperatureScaled` wraps anything with ``logits(inputs)`` (numpy out; the text attacks'
+victims), :class:`TemperatureScaledModule` wraps a ``torch.nn.Module`` (differentiable; gradient
+attacks on images run on it). ``TemperatureScaled(model, T).torch_module`` gives the second from the
+first, so one served model serves both kinds of attack.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 
 def check_temperature(value: float, *, name: str = "temperature") -> float:
@@ -69,9 +74,68 @@ class TemperatureScaled:
         raw = np.asarray(self.model.logits(texts), dtype=np.float32)
         return raw / np.float32(self.temperature)
 
+    @property
+    def torch_module(self):
+        """The same served model as a differentiable ``torch.nn.Module`` (for gradient attacks)."""
+        inner = getattr(self.model, "torch_module", None)
+        if inner is None:
+            raise TypeError(f"{type(self.model).__name__} has no torch module to differentiate")
+        return TemperatureScaledModule(inner, self.temperature)
+
     def describe(self) -> str:
         inner = getattr(self.model, "describe", lambda: type(self.model).__name__)()
         return f"{inner} / T={self.temperature:g}"
+
+
+class TemperatureScaledModule(torch.nn.Module):
+    """A torch module whose float32 logits are divided by a fixed temperature.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Maps inputs to logits [N, C].
+    temperature : float
+        Finite and > 0.
+
+    Examples
+    --------
+    >>> net = torch.nn.Linear(2, 2, bias=False)
+    >>> _ = net.weight.data.copy_(torch.eye(2))
+    >>> TemperatureScaledModule(net, 0.5)(torch.tensor([[1.0, -1.0]])).tolist()
+    [[2.0, -2.0]]
+    """
+
+    def __init__(self, module: torch.nn.Module, temperature: float):
+        super().__init__()
+        self.module = module
+        self.temperature = check_temperature(temperature)
+
+    def forward(self, inputs):
+        return self.module(inputs).float() / torch.tensor(self.temperature, dtype=torch.float32)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature:g}"
+
+
+def temperature_chain(model) -> tuple[object, tuple[float, ...]]:
+    """Unwrap temperature wrappers of either kind: ``(base, (T_outer, ..., T_inner))``.
+
+    Re-applying the divisions innermost first reproduces the served float32 logits exactly
+    (``(l / T1) / T2`` is not always ``l / (T1 T2)`` in float32).
+    """
+    temperatures = []
+    while isinstance(model, (TemperatureScaled, TemperatureScaledModule)):
+        temperatures.append(model.temperature)
+        model = model.model if isinstance(model, TemperatureScaled) else model.module
+    return model, tuple(temperatures)
+
+
+def apply_temperatures(logits, temperatures):
+    """Divide ``logits`` (numpy or torch, float32) by a :func:`temperature_chain`, innermost first."""
+    for temperature in reversed(temperatures):
+        logits = logits / (np.float32(temperature) if isinstance(logits, np.ndarray)
+                           else torch.tensor(temperature, dtype=torch.float32))
+    return logits
 
 
 def serve(model, temperature: float):

@@ -368,7 +368,7 @@ def _as_images(inputs) -> np.ndarray:
     images = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs)
     if images.ndim != 4:
         raise ValueError(f"images must have shape [N, C, H, W], got {tuple(images.shape)}")
-    images = np.ascontiguousarray(images, dtype=np.float32)
+    images = np.array(images, dtype=np.float32)  # a writable copy: torch refuses to share read-only memory
     if images.size and (images.min() < 0 or images.max() > 1):
         raise ValueError(f"pixel values must lie in [0, 1], got [{images.min():g}, {images.max():g}]")
     return images

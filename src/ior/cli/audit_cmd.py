@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from pathlib import Path
 
-from ior.cli.common import (ATTACK_HELP, add_model_and_data, attack_suite, check_out_dir, dataset_provenance,
-                            head, load_classifier, load_split, model_provenance, positive_float)
+from ior.cli.common import (ATTACK_HELP, IMAGE_ATTACK_HELP, add_image_attack_arguments, add_model_and_data,
+                            attack_suite, check_out_dir, dataset_provenance, head, load_classifier, load_split,
+                            model_provenance, positive_float)
 
 DESCRIPTION = """\
-Audit a text classifier for an illusion of robustness (Raina et al., ACL 2024).
+Audit a text or image classifier for an illusion of robustness (Raina et al., ACL 2024).
 
 For each serving temperature T_d the model is served as logits/T_d and audited: clean accuracy,
-mean confidence, confidence variance (Eq. 5), ECE/MCE; each attack runs on the served model (-),
-after `cal` (temperature fitted by validation NLL) and after `opt` (temperature minimising
-DeepWordBug adversarial accuracy on a validation subset, Brent over log T). Adversarial texts are
-re-scored on the served model. IOR gap = served - min(cal, opt) in points with a paired-bootstrap
-95% interval; "illusion of robustness" when gap > --gap-threshold and the interval excludes 0.
+mean confidence, confidence variance (Eq. 5), ECE/MCE, and the input gradients the attacks see
+(share exactly 0 in float32); each attack runs on the served model (-), after `cal` (temperature
+fitted by validation NLL) and after `opt` (temperature minimising adversarial accuracy on a
+validation subset, Brent over log T; Q(T) is DeepWordBug for text, PGD for images). Adversarial
+inputs are re-scored on the served model. IOR gap = served - min(cal, opt) in points with a
+paired-bootstrap 95% interval; "illusion of robustness" when gap > --gap-threshold and the
+interval excludes 0. Beside it, AutoAttack's rule: robust only if an example survives every run.
+
+Text: --dataset rt or a text file/folder, a Hugging Face sequence classifier.
+Images: --dataset fashion-mnist, mnist, cifar10-samples, a CIFAR-10/100, TinyImageNet, image-folder
+or .npz path, and a model trained by `ior train --dataset ... --arch ...` (chosen automatically;
+--modality forces it).
 
 Writes OUT/report.json, OUT/report.md and OUT/examples.jsonl, and prints the table."""
 
@@ -31,8 +41,9 @@ def register(sub) -> None:
                    help="one or more serving temperatures T_d (default 1)")
     p.add_argument("--names", nargs="+", default=None,
                    help="a name per serving temperature for the report (default T_d=...)")
-    p.add_argument("--attack", nargs="+", default=["deepwordbug", "pwws"],
-                   help=ATTACK_HELP + " (default: deepwordbug pwws)")
+    p.add_argument("--attack", nargs="+", default=None,
+                   help=ATTACK_HELP + " (default: deepwordbug pwws); images: " + IMAGE_ATTACK_HELP +
+                   " (default: pgd apgd-dlr)")
     p.add_argument("--val-split", default="validation", help="labelled split for cal and opt (default validation)")
     p.add_argument("--n-calibration", type=int, default=0,
                    help="validation examples used to fit cal (0 = all; default all)")
@@ -47,21 +58,24 @@ def register(sub) -> None:
     p.add_argument("--n-bootstrap", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--allow-probabilities", action="store_true",
                    help="audit a model whose outputs already sum to 1 (refused by default)")
+    add_image_attack_arguments(p)
     p.set_defaults(handler=run_audit)
 
 
 def run_audit(args) -> int:
-    from ior.attacks.suite import canonical_attack
     from ior.audit.config import AuditConfig
     from ior.audit.report import build_report, render_markdown, write_report
     from ior.audit.run import Auditor
+    from ior.modality import modality_for
 
     started = time.time()
     out = check_out_dir(args.out)
     names = args.names or [f"T_d={t:g}" for t in args.serve_temperature]
     if len(names) != len(args.serve_temperature):
         raise ValueError(f"--names gives {len(names)} names for {len(args.serve_temperature)} serving temperatures")
-    attacks = tuple(dict.fromkeys(canonical_attack(a) for a in args.attack))
+    modality = modality_for(args.modality, dataset=args.dataset, model=args.model)
+    setup = _image_setup(args) if modality == "image" else _text_setup(args)
+    attacks = setup["attacks"]
     configs = [AuditConfig(serve_temperature=t, attacks=attacks, n_examples=args.n_examples or None,
                            n_calibration=args.n_calibration or None, n_opt=args.n_opt,
                            opt_maxiter=args.opt_maxiter, piercings=tuple(args.piercing),
@@ -69,29 +83,19 @@ def run_audit(args) -> int:
                            n_bootstrap=args.n_bootstrap, seed=args.seed,
                            allow_probabilities=args.allow_probabilities)
                for t in args.serve_temperature]
-
-    full_test, n_empty_test = load_split(args, args.split)
-    test = head(full_test, args.n_examples)
-    val, n_empty_val = load_split(args, args.val_split) if args.piercing else (test.head(0), 0)
-    if args.piercing and val.fingerprint() == full_test.fingerprint():
-        print("ior: warning: the validation split is the test split; cal/opt are fitted on test data",
-              file=sys.stderr)
-    classifier = load_classifier(args, test.num_labels)
-    suite = attack_suite(args)
-
+    classifier, suite, test, val = setup["classifier"], setup["suite"], setup["test"], setup["val"]
     audits = []
     for name, config in zip(names, configs):
         auditor = Auditor(classifier, suite, config, progress=not args.no_progress)
-        audits.append(auditor.run(list(test.texts), list(test.labels), list(val.texts), list(val.labels),
-                                  name=name))
+        audits.append(auditor.run(setup["test_inputs"], setup["test_labels"], setup["val_inputs"],
+                                  setup["val_labels"], name=name))
     provenance = {
         "command": "ior audit",
-        "audit_config": configs[0].to_dict() | {"serve_temperature": list(args.serve_temperature)},
+        "modality": modality,
+        "audit_config": configs[0].to_dict() | {"serve_temperature": list(args.serve_temperature),
+                                                "opt_attack": auditor.opt_attack},
         "seed": args.seed,
-        "score": args.score,
-        "model": model_provenance(args, classifier),
-        "test": dataset_provenance(test, n_empty_test),
-        "validation": dataset_provenance(val, n_empty_val) if args.piercing else None,
+        **setup["provenance"],
         "subset_sizes": {"test": len(test), "calibration": min(len(val), args.n_calibration or len(val)),
                          "opt": min(len(val), args.n_opt)},
         "recipes": {a: suite.hyperparameters(a) for a in attacks},
@@ -104,3 +108,49 @@ def run_audit(args) -> int:
     print(markdown.split("\n## Provenance")[0].rstrip())
     print(f"\nwrote {json_path} and {md_path} ({report['elapsed_seconds']:.0f} s)")
     return 0
+
+
+def _text_setup(args) -> dict:
+    from ior.attacks.suite import canonical_attack
+
+    attacks = tuple(dict.fromkeys(canonical_attack(a) for a in args.attack or ("deepwordbug", "pwws")))
+    full_test, n_empty_test = load_split(args, args.split)
+    test = head(full_test, args.n_examples)
+    val, n_empty_val = load_split(args, args.val_split) if args.piercing else (test.head(0), 0)
+    if args.piercing and val.fingerprint() == full_test.fingerprint():
+        print("ior: warning: the validation split is the test split; cal/opt are fitted on test data",
+              file=sys.stderr)
+    classifier = load_classifier(args, test.num_labels)
+    suite = attack_suite(args)
+    return {"attacks": attacks, "classifier": classifier, "suite": suite, "test": test, "val": val,
+            "test_inputs": list(test.texts), "test_labels": list(test.labels),
+            "val_inputs": list(val.texts), "val_labels": list(val.labels),
+            "provenance": {"score": args.score, "model": model_provenance(args, classifier),
+                           "test": dataset_provenance(test, n_empty_test),
+                           "validation": dataset_provenance(val, n_empty_val) if args.piercing else None}}
+
+
+def _image_setup(args) -> dict:
+    from ior.modality import image_attack_suite, load_image_classifier, load_image_split
+
+    full_test = load_image_split(args.dataset, args.split, model=args.model)
+    test = head(full_test, args.n_examples)
+    val = load_image_split(args.dataset, args.val_split, model=args.model) if args.piercing else test.head(0)
+    if args.piercing and val.fingerprint() == full_test.fingerprint():
+        print("ior: warning: the validation split is the test split; cal/opt are fitted on test data",
+              file=sys.stderr)
+    classifier = load_image_classifier(args.model, num_labels=test.num_labels, batch_size=args.batch_size)
+    suite = image_attack_suite(dataset_name=test.name, input_shape=test.images.shape[1:], num_labels=test.num_labels,
+                               epsilon=args.epsilon, pgd_steps=args.pgd_steps, pgd_step_size=args.pgd_step_size,
+                               apgd_steps=args.apgd_steps, square_queries=args.square_queries,
+                               batch_size=args.attack_batch_size, seed=args.seed, progress=not args.no_progress)
+    attacks = tuple(dict.fromkeys(suite.canonical(a) for a in args.attack or ("pgd", "apgd-dlr")))
+    model_info = {"path": str(args.model), "weights_sha256": classifier.weights_hash,
+                  "num_labels": classifier.num_labels, "ior_config": json.loads(
+                      (Path(args.model) / "ior_config.json").read_text())}
+    return {"attacks": attacks, "classifier": classifier, "suite": suite, "test": test, "val": val,
+            "test_inputs": test.images, "test_labels": test.labels, "val_inputs": val.images,
+            "val_labels": val.labels,
+            "provenance": {"model": model_info, "attack_config": suite.config.to_dict(),
+                           "test": dataset_provenance(test, 0),
+                           "validation": dataset_provenance(val, 0) if args.piercing else None}}

@@ -24,7 +24,8 @@ def positive_float(text: str) -> float:
 def add_model_and_data(p) -> None:
     p.add_argument("--model", required=True, help="trained classifier folder (safetensors) or hub name")
     p.add_argument("--dataset", default="rt", help="'rt', a local csv/tsv/jsonl/parquet file or folder, "
-                   "a save_to_disk folder, or hf:NAME[:CONFIG] (default: rt)")
+                   "a save_to_disk folder, or hf:NAME[:CONFIG] (default: rt); images: fashion-mnist, mnist, "
+                   "cifar10-samples, cifar100-samples, or a CIFAR-10/100, TinyImageNet, image-folder or .npz path")
     p.add_argument("--split", default="test", help="split to attack (default: test)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
@@ -55,6 +56,25 @@ def add_model_and_data(p) -> None:
 
 ATTACK_HELP = ("attacks, several at once: bae, textfooler (tf), pwws, deepwordbug (dg); the paper's four "
                "recipes as in TextAttack 0.3.11")
+IMAGE_ATTACK_HELP = ("pgd (cross-entropy, L-inf), apgd-ce, apgd-dlr (>= 3 classes), square, fab, autoattack "
+                     "(standard: APGD-CE, APGD-T, FAB-T, Square; >= 4 classes), through torchattacks 3.5.1")
+
+
+def add_image_attack_arguments(p) -> None:
+    """Budgets of the image attacks (ignored for text)."""
+    group = p.add_argument_group("image attacks (L-inf; ignored for text)")
+    group.add_argument("--modality", choices=["auto", "text", "image"], default="auto",
+                       help="auto (default): images when --dataset is an image dataset or --model an ior image model")
+    group.add_argument("--epsilon", type=float, default=None,
+                       help="radius of the L-inf ball in [0, 1] pixels (default 0.1 for MNIST-like data, 8/255 "
+                            "for CIFAR/TinyImageNet and others)")
+    group.add_argument("--pgd-steps", type=int, default=None, help="PGD iterations (default 20)")
+    group.add_argument("--pgd-step-size", type=float, default=None, help="PGD step (default 2.5 * epsilon / steps)")
+    group.add_argument("--apgd-steps", type=int, default=None,
+                       help="APGD-CE/APGD-DLR and AutoAttack iterations (default 100, as AutoAttack)")
+    group.add_argument("--square-queries", type=int, default=None,
+                       help="Square's query budget per image (default 5000, as AutoAttack)")
+    group.add_argument("--attack-batch-size", type=int, default=None, help="images attacked together (default 500)")
 
 
 def attack_suite(args):

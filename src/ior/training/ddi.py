@@ -10,7 +10,8 @@ gradients (Eq. 14):
 
     alpha* = argmin over the simplex of ||G alpha||^2,    step along -G alpha* / ||G alpha*||_2.
 
-The paper uses M = 3 starts of K = 3 PGD steps each, in token-embedding space. The global
+The paper uses M = 3 starts of K = 3 PGD steps each, in token-embedding space; any perturbation
+space of :mod:`ior.training.adversarial` works (pixels in an L∞ ball for images). The global
 normalisation of the step is what makes DDi-AT models extremely over-confident (the implicit
 illusion of robustness); ``normalization="clip"`` or ``"none"`` is the ablation of the paper's
 Table 5.
@@ -26,14 +27,7 @@ import itertools
 import numpy as np
 import torch
 
-from ior.training.adversarial import (
-    EmbeddingAdversary,
-    StepResult,
-    embed_tokens,
-    logits_from_embeddings,
-    perturbation_norms,
-    token_mask,
-)
+from ior.training.adversarial import EmbeddingAdversary, StepResult, perturbation_norms
 
 NORMALIZATIONS = ("normalize", "clip", "none")
 #: Above this many gradients the exact solver (2^M - 1 faces) gives way to Frank-Wolfe.
@@ -189,7 +183,7 @@ def ddi_direction(grads, *, normalization: str = "normalize", clip_norm: float =
 
 
 class DDi(EmbeddingAdversary):
-    """DDi-AT in token-embedding space.
+    """DDi-AT in a perturbation space (token embeddings by default, pixels for images).
 
     Each batch: ``samples`` = M PGD adversaries (``steps`` = K ascent steps each, from independent
     random starts), the parameter gradient of each adversarial batch's loss, and the DDi direction
@@ -234,13 +228,13 @@ class DDi(EmbeddingAdversary):
         grads, losses, all_logits, norm_max = [], [], [], 0.0
         for _ in range(self.samples):
             delta = self.attack(model, batch, target)
-            logits = logits_from_embeddings(model, embed_tokens(model, batch) + delta, batch)
+            logits = self.space.logits(model, self.space.clean(model, batch) + delta, batch)
             loss = self.loss(logits, target)
             g = torch.autograd.grad(loss, params, allow_unused=True)
             grads.append([torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g)])
             losses.append(loss.item())
             all_logits.append(logits.detach())
-            self._report(delta, token_mask(batch, delta))
+            self._report(delta, self.space.mask(batch, delta))
             norm_max = max(norm_max, float(perturbation_norms(delta).max()))
         direction, alpha, norm = ddi_direction(grads, normalization=self.normalization,
                                                clip_norm=self.clip_norm)

@@ -2,10 +2,11 @@
 
 Prepares Rotten Tomatoes (:mod:`ior.data.rotten_tomatoes`), WordNet
 (:mod:`ior.data.wordnet`) and checks the MiniLM encoder
-(:mod:`ior.data.minilm`).  Each step compares its manifest with the files on
-disk by size and mtime, so a second call with everything present does no
-hashing, downloading or copying and returns in well under a second (plus the
-import of NLTK).
+(:mod:`ior.data.minilm`); with ``images=True`` also Fashion-MNIST, MNIST and
+the CIFAR test samples (:mod:`ior.data.image_sources`).  Each step compares
+its manifest with the files on disk by size and mtime, so a second call with
+everything present does no hashing, downloading or copying and returns in well
+under a second (plus the import of NLTK).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import hashlib
 import logging
 import os
 import time
+import warnings
 from typing import Any
 
 from ior.data.cache import cache_dir, read_manifest
+from ior.data.image_sources import prepare_cifar_samples, prepare_fashion_mnist, prepare_mnist
 from ior.data.minilm import prepare_minilm
 from ior.data.rotten_tomatoes import prepare_rotten_tomatoes
 from ior.data.wordnet import prepare_wordnet
@@ -45,8 +48,9 @@ def prepare_all(
     *,
     progress: bool = True,
     force: bool = False,
+    images: bool = False,
 ) -> dict[str, Any]:
-    """Prepare Rotten Tomatoes, WordNet and the MiniLM encoder in the cache.
+    """Prepare Rotten Tomatoes, WordNet and the MiniLM encoder (and the image datasets) in the cache.
 
     Parameters
     ----------
@@ -56,13 +60,18 @@ def prepare_all(
         Log one INFO message per step (DEBUG when False).
     force : bool, default False
         Rebuild every resource even if its manifest says it is current.
+    images : bool, default False
+        Also prepare ``fashion_mnist``, ``mnist`` and ``cifar_samples`` (``ior
+        data prepare`` does).  These need apt-get and pip the first time; one
+        that fails is reported with a warning and ``{"path": None, "error": ...}``
+        instead of stopping the text resources.
 
     Returns
     -------
     dict
         ``{"cache": str, "rotten_tomatoes": {...}, "wordnet": {...},
-        "minilm": {...}, "seconds": float}``; each resource summary holds its
-        path, counts, sha256 and the seconds it took.
+        "minilm": {...}, "seconds": float}`` (plus the image datasets); each
+        resource summary holds its path, counts, sha256 and the seconds it took.
 
     Raises
     ------
@@ -76,12 +85,24 @@ def prepare_all(
         ("wordnet", lambda: _wordnet_summary(root, force=force)),
         ("minilm", lambda: prepare_minilm(root, force=force)),
     )
+    optional = (
+        ("fashion_mnist", lambda: prepare_fashion_mnist(root, force=force)),
+        ("mnist", lambda: prepare_mnist(root, force=force)),
+        ("cifar_samples", lambda: prepare_cifar_samples(root, force=force)),
+    ) if images else ()
     summary: dict[str, Any] = {"cache": str(root)}
     start = time.perf_counter()
-    for name, step in steps:
+    for name, step in steps + optional:
         logger.log(level, "preparing %s", name)
         began = time.perf_counter()
-        result = step()
+        try:
+            result = step()
+        except (RuntimeError, ValueError, OSError) as exc:
+            if not any(name == other for other, _ in optional):
+                raise
+            # The image datasets are optional: a machine without apt-get still gets the text resources.
+            warnings.warn(f"{name} was not prepared: {exc}", stacklevel=2)
+            result = {"path": None, "error": str(exc)}
         result["seconds"] = round(time.perf_counter() - began, 3)
         summary[name] = result
         logger.log(level, "%s ready in %.2f s", name, result["seconds"])

@@ -40,7 +40,11 @@ def _add_audit(store, method, temperature, grad_norm, seed, serve, *, clean, con
                       requires=[config["train_cell"]],
                       result={"config": config, "clean": {"accuracy": clean, "mean_confidence": conf, "n_examples": 4},
                               "calibration": {"ece": abs(conf - clean), "mce": abs(conf - clean)}, "flags": [],
-                              "opt": None, "attacks": summaries},
+                              "opt": None, "attacks": summaries,
+                              "gradients": {"served": {"zero_fraction": 0.9 if serve < 1 else 0.0},
+                                            "cal": {"zero_fraction": 0.0}, "opt": None},
+                              "worst_case": {"accuracy": min(min(x for x in v if x is not None)
+                                                             for v in attacks.values())}},
                       rows=[], examples=examples)
     if store.cell(config["train_cell"]) is None:
         store.commit_cell(key=config["train_cell"], kind="train", label=config["train_cell"], config={"train": {}},
@@ -82,6 +86,8 @@ def test_every_view_from_a_synthetic_store(store_dir):
     assert base["adversarial_accuracy"]["deepwordbug"]["opt"]["mean"] == pytest.approx(0.19)
     assert "seed" not in base["config"] and len(base["cells"]) == 2
     assert all(v == "ok" for v in report["views"].values()), report["views"]
+    markdown = paths["report.md"].read_text()
+    assert "| standard ↑conf (T_d=0.01) | 90.00 ± 0.00 | 0.00 ± 0.00 | – | 20.00 ± 0.00 |" in markdown  # zero grads, worst case
 
     (pair,) = report["word_importance"]
     assert (pair["model"], pair["twin"], pair["attack"]) == ("standard", "standard ↑conf (T_d=0.01)", "pwws")

@@ -66,14 +66,15 @@ def load_image_classifier(model, *, num_labels: int, batch_size: int = 256):
     return classifier
 
 
-def image_attack_suite(*, dataset_name: str, input_shape, num_labels: int, epsilon=None, pgd_steps=None,
-                       pgd_step_size=None, apgd_steps=None, square_queries=None, batch_size=None, seed=0,
-                       progress=True):
-    """The image attack suite with the dataset's default ε unless one is given."""
+def image_attack_suite(*, dataset_name: str, input_shape, num_labels: int, epsilon=None, seed=0, progress=True,
+                       **budgets):
+    """The image attack suite with the dataset's default ε unless one is given.
+
+    ``budgets``: :class:`ior.attacks.image.ImageAttackConfig` fields (``pgd_steps``, ``apgd_steps``, ...);
+    None keeps a field's default.
+    """
     from ior.attacks.image import ImageAttackConfig, ImageAttackSuite, default_epsilon
 
-    options = {k: v for k, v in dict(pgd_steps=pgd_steps, pgd_step_size=pgd_step_size, apgd_steps=apgd_steps,
-                                      square_queries=square_queries, batch_size=batch_size).items() if v is not None}
     eps = default_epsilon(dataset_name, input_shape) if epsilon is None else epsilon
-    config = ImageAttackConfig(epsilon=eps, seed=seed, **options)
+    config = ImageAttackConfig(epsilon=eps, seed=seed, **{k: v for k, v in budgets.items() if v is not None})
     return ImageAttackSuite(config, num_labels=num_labels, progress=progress)

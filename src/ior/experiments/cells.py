@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ior.experiments.config import DatasetSpec
-from ior.experiments.data import absolute_spec, drop_empty, fingerprints, load_splits, resolve_model
+from ior.experiments.data import (absolute_spec, drop_empty, fingerprints, load_image_splits, load_splits,
+                                  resolve_model)
 from ior.experiments.grid import stage_of
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ def _dataset(spec: dict, *, label_names=None) -> dict:
     fields = dict(spec["dataset"])
     fields["splits"] = tuple(fields["splits"].items())
     dataset = absolute_spec(DatasetSpec(**fields))
-    splits = load_splits(dataset, label_names=label_names)
+    if spec.get("modality") == "image":
+        splits = load_image_splits(dataset)
+    else:
+        splits = load_splits(dataset, label_names=label_names)
     found = fingerprints(splits)
     if spec.get("fingerprints") is not None and found != spec["fingerprints"]:
         changed = sorted(k for k in found if found[k] != spec["fingerprints"].get(k))
@@ -116,14 +120,21 @@ def _train(spec: dict, out: Path) -> dict:
     adopted = metrics is not None
     if not adopted:
         splits = _dataset(spec)
-        augment_from = str(model_dir(out, spec["augment_from"])) if spec.get("augment_from") else None
-        config = TrainConfig(model=resolve_model(spec["model"]), dataset=spec["dataset"]["spec"],
-                             augment_from=augment_from, **_train_fields(spec["train"]))
         staging = out / MODELS_DIR / f"{STAGING_PREFIX}{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True)
         try:
-            metrics = train(config, splits["train"], staging / "model", eval_data=splits["validation"],
-                            progress=False)
+            if spec.get("modality") == "image":
+                from ior.training.images import ImageTrainConfig, train_image
+
+                config = ImageTrainConfig(dataset=spec["dataset"]["spec"], **spec["train"])
+                metrics = train_image(config, splits["train"], staging / "model", eval_data=splits["validation"],
+                                      progress=False)
+            else:
+                augment_from = str(model_dir(out, spec["augment_from"])) if spec.get("augment_from") else None
+                config = TrainConfig(model=resolve_model(spec["model"]), dataset=spec["dataset"]["spec"],
+                                     augment_from=augment_from, **_train_fields(spec["train"]))
+                metrics = train(config, splits["train"], staging / "model", eval_data=splits["validation"],
+                                progress=False)
             atomic_write_text(staging / "model" / CELL_FILE, json.dumps({"key": key, "label": spec["label"]}))
             _fsync_tree(staging / "model")
             if _finished(final, key) is None:
@@ -164,19 +175,33 @@ def _audit(spec: dict, out: Path) -> dict:
         raise RuntimeError(f"model {str(folder)!r} of training cell {spec['train_key']} is missing or incomplete")
     splits = _dataset(spec, label_names=trained["label_names"])
     settings = dict(spec["audit"])
-    score = settings.pop("score")
-    test, n_empty_test = drop_empty(splits["test"])
+    image = spec.get("modality") == "image"
+    score, budgets = settings.pop("score", None), settings.pop("attack", None)
+    if image:
+        test, validation, n_empty_test, n_empty_val = splits["test"], splits["validation"], 0, 0
+    else:
+        test, n_empty_test = drop_empty(splits["test"])
+        validation, n_empty_val = drop_empty(splits["validation"])
     if settings.get("n_examples"):
         test = test.head(min(settings["n_examples"], len(test)))
-    validation, n_empty_val = drop_empty(splits["validation"])
     config = AuditConfig(serve_temperature=spec["serve_temperature"], attacks=tuple(spec["attacks"]),
                          piercings=tuple(p for p in spec["piercings"] if p != "none"), **settings)
-    classifier = TextClassifier.from_pretrained(folder)
-    suite = TextAttackSuite(seed=config.seed, score=score, progress=False)
-    audit = Auditor(classifier, suite, config, progress=False).run(
-        list(test.texts), list(test.labels), list(validation.texts), list(validation.labels), name=spec["label"])
+    if image:
+        from ior.modality import image_attack_suite, load_image_classifier
 
-    raw = classifier.logits(list(test.texts))  # cached by the audit: no extra forward pass
+        classifier = load_image_classifier(folder, num_labels=test.num_labels)
+        suite = image_attack_suite(dataset_name=test.name, input_shape=test.images.shape[1:],
+                                   num_labels=test.num_labels, seed=config.seed, progress=False,
+                                   **{("batch_size" if k == "attack_batch_size" else k): v for k, v in budgets.items()})
+        inputs = (test.images, test.labels, validation.images, validation.labels)
+    else:
+        classifier = TextClassifier.from_pretrained(folder)
+        suite = TextAttackSuite(seed=config.seed, score=score, progress=False)
+        inputs = (list(test.texts), list(test.labels), list(validation.texts), list(validation.labels))
+    audit = Auditor(classifier, suite, config, progress=False).run(*inputs, name=spec["label"])
+
+    # Text: cached by the audit, no extra forward pass; images: one cheap pass.
+    raw = classifier.logits(inputs[0])
     served = softmax_float32(raw / np.float32(spec["serve_temperature"]))
     examples = [("clean", "", "", i, None, {"label": int(y), "logits": raw[i].tolist(),
                                             "prediction": int(raw[i].argmax()),
@@ -201,6 +226,7 @@ def _audit(spec: dict, out: Path) -> dict:
     rows = [_row(spec, audit, r) for r in spec["results"]]
     result = {"config": spec["config"], "name": audit.name, "serve_temperature": audit.serve_temperature, "clean": audit.clean,
               "calibration": audit.calibration, "flags": audit.flags, "opt": audit.opt, "attacks": audit.attacks,
+              "gradients": audit.gradients, "worst_case": audit.worst_case,
               "n_test": len(test), "n_validation": len(validation),
               "n_empty_skipped": {"test": n_empty_test, "validation": n_empty_val},
               "recipes": {a: suite.hyperparameters(a) for a in spec["attacks"]},

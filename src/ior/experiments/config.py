@@ -23,6 +23,23 @@ union, so "all methods once, the temperature sweep only for ``standard*``" is tw
         grad_norm: [true]
         train_temperatures: [1, 10, 100, 200, 2000]
 
+Image sweeps say ``modality: image`` (or list only image datasets: ``fashion-mnist``, ``mnist``, a
+CIFAR/TinyImageNet/image-folder/npz path); there is no ``model`` (the ``train.arch`` network is
+trained from scratch), ``preset``/``train`` are :class:`ior.training.images.ImageTrainConfig`'s,
+``methods`` are standard/pgd/trades/ddi, ``attacks`` are pgd/apgd-ce/apgd-dlr/square/fab/autoattack
+and ``audit`` also takes the attack budgets (``epsilon``, ``pgd_steps``, ``pgd_step_size``,
+``apgd_steps``, ``fab_steps``, ``square_queries``, ``attack_batch_size``)::
+
+    name: images
+    modality: image
+    datasets: [fashion-mnist]
+    preset: cpu
+    train: {arch: cnn, epochs: 5}
+    attacks: [pgd, apgd-dlr, autoattack]
+    audit: {n_examples: 1000, n_opt: 500}
+    grid:
+      - serve_temperatures: [1, 0.01, 1e6]
+
 Every error is a :class:`SweepConfigError` (a ``ValueError``) whose message starts with the
 offending field's path, e.g. ``grid[1].methods[0]: must be one of [...], got 'pgdd'``.
 """
@@ -38,8 +55,15 @@ from ior.audit.config import AuditConfig
 from ior.experiments.fields import (SweepConfigError, attack, axis, boolean, choice, integer, join, mapping,
                                     overrides, reject_unknown, string, temperature, typed)
 from ior.training.config import METHODS, PRESETS, TrainConfig
+from ior.training.images import IMAGE_METHODS, IMAGE_PRESETS, ImageTrainConfig
 
 PIERCINGS = ("none", "cal", "opt")
+MODALITIES = ("text", "image")
+#: The image attacks' budgets, accepted in ``audit`` beside the AuditConfig fields (image sweeps).
+IMAGE_ATTACK_SETTINGS = ("epsilon", "pgd_steps", "pgd_step_size", "apgd_steps", "fab_steps", "square_queries",
+                         "attack_batch_size")
+#: TrainConfig / ImageTrainConfig fields that the grid sets; ``train`` may not.
+GRID_IMAGE_TRAIN_FIELDS = ("dataset", "preset", "method", "temperature", "grad_norm", "seed")
 #: The model name that stands for the offline MiniLM encoder (resolved on each machine).
 DEFAULT_MODEL = "minilm"
 #: TrainConfig fields that the grid sets; ``train`` may not.
@@ -78,7 +102,11 @@ class DatasetSpec:
         return dict(self.splits)
 
     def is_local(self) -> bool:
-        return self.spec.strip().lower() not in ("rt", "rotten_tomatoes") and not self.spec.startswith("hf:")
+        from ior.data.images import IMAGE_DATASET_NAMES
+
+        name = self.spec.strip().lower()
+        return name not in ("rt", "rotten_tomatoes") and name not in IMAGE_DATASET_NAMES \
+            and not self.spec.startswith("hf:")
 
     def to_dict(self) -> dict:
         return {"spec": self.spec, "name": self.name, "text_column": self.text_column,
@@ -142,6 +170,15 @@ class GridBlock:
     name: str = ""
 
 
+def _image_attack(value, path: str) -> str:
+    from ior.attacks.image import canonical_attack as canonical_image_attack
+
+    try:
+        return canonical_image_attack(string(value, path))
+    except ValueError as exc:
+        raise SweepConfigError(path, str(exc)) from None
+
+
 AXES = {
     "methods": lambda v, p: choice(v, METHODS, p),
     "train_temperatures": temperature,
@@ -151,9 +188,19 @@ AXES = {
     "attacks": attack,
     "piercings": lambda v, p: choice(v, PIERCINGS, p),
 }
+#: The axes whose values differ for images.
+IMAGE_AXES = AXES | {"methods": lambda v, p: choice(v, IMAGE_METHODS, p), "attacks": _image_attack}
 AXIS_DEFAULTS = {"methods": ("standard",), "train_temperatures": (1.0,), "grad_norm": (False,), "seeds": (0,),
                  "serve_temperatures": (1.0,), "attacks": ("deepwordbug", "pwws"),
                  "piercings": ("none", "cal", "opt")}
+IMAGE_AXIS_DEFAULTS = AXIS_DEFAULTS | {"attacks": ("pgd", "apgd-dlr")}
+
+
+def _modality_parts(modality: str):
+    """(axes, axis defaults, presets, train config class, grid-set train fields) of a modality."""
+    if modality == "image":
+        return IMAGE_AXES, IMAGE_AXIS_DEFAULTS, IMAGE_PRESETS, ImageTrainConfig, GRID_IMAGE_TRAIN_FIELDS
+    return AXES, AXIS_DEFAULTS, PRESETS, TrainConfig, GRID_TRAIN_FIELDS
 
 
 @dataclass(frozen=True)
@@ -187,6 +234,7 @@ class SweepConfig:
     audit: Mapping = field(default_factory=dict)
     word_importance: WordImportanceConfig = WordImportanceConfig()
     description: str = ""
+    modality: str = "text"
 
     def __post_init__(self):
         if not self.datasets:
@@ -199,10 +247,16 @@ class SweepConfig:
             raise SweepConfigError("grid", "must hold at least one sub-grid")
         check_buildable(self)
 
-    # The audit settings as AuditConfig keyword arguments (without the grid's fields and ``score``).
+    # The audit settings as AuditConfig keyword arguments (without the grid's fields, ``score`` and
+    # the image attacks' budgets).
     @property
     def audit_settings(self) -> dict:
-        return {k: v for k, v in self.audit.items() if k != "score"}
+        return {k: v for k, v in self.audit.items() if k != "score" and k not in IMAGE_ATTACK_SETTINGS}
+
+    @property
+    def attack_settings(self) -> dict:
+        """The image attacks' budgets given in ``audit`` (None for each one left to its default)."""
+        return {k: self.audit.get(k) for k in IMAGE_ATTACK_SETTINGS}
 
     @property
     def score(self) -> str:
@@ -210,7 +264,8 @@ class SweepConfig:
 
     def train_settings(self, block: GridBlock | None = None) -> dict:
         """Preset values, then the top-level ``train``, then the block's ``train`` (when given)."""
-        return dict(PRESETS[self.preset]) | dict(self.train) | dict(block.train if block is not None else {})
+        presets = IMAGE_PRESETS if self.modality == "image" else PRESETS
+        return dict(presets[self.preset]) | dict(self.train) | dict(block.train if block is not None else {})
 
     @classmethod
     def from_dict(cls, data, *, source: str = "") -> "SweepConfig":
@@ -221,8 +276,8 @@ class SweepConfig:
         return load_sweep_config(path)
 
 
-TOP_LEVEL = {"name", "description", "model", "preset", "datasets", "train", "audit", "word_importance", "grid",
-             *AXES}
+TOP_LEVEL = {"name", "description", "modality", "model", "preset", "datasets", "train", "audit", "word_importance",
+             "grid", *AXES}
 BLOCK_FIELDS = {"name", "train", *AXES}
 
 
@@ -233,45 +288,69 @@ def parse_sweep_config(data, *, source: str = "") -> SweepConfig:
     data = mapping(data, "")
     reject_unknown(data, TOP_LEVEL, "")
     name = string(data.get("name", Path(source).stem if source else "sweep"), "name")
-    if "model" not in data:
-        raise SweepConfigError("model", f"is required ({DEFAULT_MODEL!r}, a local model folder or a hub name)")
-    model = string(data["model"], "model")
-    if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
-        raise SweepConfigError("model", f"model folder {model!r} does not exist")
-    preset = choice(data.get("preset", "cpu"), sorted(PRESETS), "preset")
     if "datasets" not in data or data["datasets"] in (None, [], ""):
         raise SweepConfigError("datasets", "is required: list at least one dataset (rt, hf:NAME[:CONFIG] or a path)")
     raw_datasets = data["datasets"] if isinstance(data["datasets"], list) else [data["datasets"]]
+    modality = _modality(data.get("modality"), raw_datasets)
+    axes_checks, axis_defaults, presets, train_cls, train_forbidden = _modality_parts(modality)
+    if modality == "image":
+        if data.get("model") is not None:
+            raise SweepConfigError("model", "image sweeps train train.arch from scratch: remove 'model'")
+        if data.get("word_importance"):
+            raise SweepConfigError("word_importance", "is a text diagnostic (Table 20); remove it for images")
+        model = ""
+    else:
+        if "model" not in data:
+            raise SweepConfigError("model", f"is required ({DEFAULT_MODEL!r}, a local model folder or a hub name)")
+        model = string(data["model"], "model")
+        if model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
+            raise SweepConfigError("model", f"model folder {model!r} does not exist")
+    preset = choice(data.get("preset", "cpu"), sorted(presets), "preset")
     datasets = tuple(_dataset(d, f"datasets[{i}]") for i, d in enumerate(raw_datasets))
-    train = overrides(data.get("train"), TrainConfig, GRID_TRAIN_FIELDS, "train")
-    audit = overrides(data.get("audit"), AuditConfig, GRID_AUDIT_FIELDS, "audit", extra=("score",))
+    train = overrides(data.get("train"), train_cls, train_forbidden, "train")
+    extra = ("score",) + (IMAGE_ATTACK_SETTINGS if modality == "image" else ())
+    audit = overrides(data.get("audit"), AuditConfig, GRID_AUDIT_FIELDS, "audit", extra=extra)
     if "score" in audit:
+        if modality == "image":
+            raise SweepConfigError("audit.score", "is a text attack setting")
         choice(audit["score"], SCORES, "audit.score")
     if "opt_attack" in audit:
-        audit["opt_attack"] = attack(audit["opt_attack"], "audit.opt_attack")
-    defaults = {name_: axis(data[name_], name_, check) if name_ in data else AXIS_DEFAULTS[name_]
-                for name_, check in AXES.items()}
+        check = _image_attack if modality == "image" else attack
+        audit["opt_attack"] = check(audit["opt_attack"], "audit.opt_attack")
+    defaults = {name_: axis(data[name_], name_, check) if name_ in data else axis_defaults[name_]
+                for name_, check in axes_checks.items()}
     grid = data.get("grid")
     if grid is None:
         blocks = (GridBlock(**defaults, train={}, name=""),)
     else:
         if not isinstance(grid, list) or not grid:
             raise SweepConfigError("grid", "must be a non-empty list of sub-grids")
-        blocks = tuple(_block(entry, f"grid[{i}]", defaults) for i, entry in enumerate(grid))
+        blocks = tuple(_block(entry, f"grid[{i}]", defaults, modality) for i, entry in enumerate(grid))
     word_importance = _word_importance(data.get("word_importance"), "word_importance")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise SweepConfigError("description", "must be a string")
     return SweepConfig(name=name, model=model, datasets=datasets, blocks=blocks, preset=preset, train=train,
-                       audit=audit, word_importance=word_importance, description=description)
+                       audit=audit, word_importance=word_importance, description=description, modality=modality)
 
 
-def _block(entry, path: str, defaults: dict) -> GridBlock:
+def _modality(value, raw_datasets) -> str:
+    """``modality`` as written, else image when every dataset is an image dataset."""
+    if value is not None:
+        return choice(value, MODALITIES, "modality")
+    from ior.data.images import is_image_dataset
+
+    specs = [d.get("spec") if isinstance(d, Mapping) else d for d in raw_datasets]
+    return "image" if specs and all(isinstance(s, str) and is_image_dataset(s) for s in specs) else "text"
+
+
+def _block(entry, path: str, defaults: dict, modality: str = "text") -> GridBlock:
+    axes_checks, _, _, train_cls, train_forbidden = _modality_parts(modality)
     entry = mapping(entry, path)
     reject_unknown(entry, BLOCK_FIELDS, path)
     axes = {name_: axis(entry[name_], join(path, name_), check) if name_ in entry else defaults[name_]
-            for name_, check in AXES.items()}
-    train = overrides(entry.get("train"), TrainConfig, GRID_TRAIN_FIELDS, join(path, "train"))
+            for name_, check in axes_checks.items()}
+    train = overrides(entry.get("train"), train_cls, train_forbidden, join(path, "train"))
     name = entry.get("name", "")
     if not isinstance(name, str):
         raise SweepConfigError(join(path, "name"), "must be a string")
@@ -295,6 +374,11 @@ def check_buildable(config: SweepConfig) -> None:
             for train_temperature in block.train_temperatures:
                 for grad_norm in block.grad_norm:
                     try:
+                        if config.modality == "image":
+                            ImageTrainConfig(dataset="<dataset>", preset=config.preset, **config.train_settings(block),
+                                             method=method, temperature=train_temperature, grad_norm=grad_norm,
+                                             seed=block.seeds[0])
+                            continue
                         TrainConfig(model="<model>", dataset="<dataset>", preset=config.preset,
                                     **config.train_settings(block), method=method, temperature=train_temperature,
                                     grad_norm=grad_norm, seed=block.seeds[0],
@@ -310,6 +394,12 @@ def check_buildable(config: SweepConfig) -> None:
                                    f"must be 'wordnet' or an existing word-vector file, got {synonyms!r}")
     try:
         AuditConfig(serve_temperature=1.0, attacks=("deepwordbug",), **config.audit_settings)
+        if config.modality == "image":
+            from ior.attacks.image import ImageAttackConfig
+
+            budgets = {k: v for k, v in config.attack_settings.items() if v is not None}
+            ImageAttackConfig(**{"epsilon": 0.1, **{("batch_size" if k == "attack_batch_size" else k): v
+                                                    for k, v in budgets.items()}})
     except (ValueError, TypeError) as exc:
         raise SweepConfigError("audit", str(exc)) from None
 

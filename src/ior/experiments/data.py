@@ -85,12 +85,34 @@ def fingerprints(splits: dict) -> dict:
     return {name: splits[name].fingerprint() for name in SPLITS}
 
 
+def load_image_splits(dataset: DatasetSpec) -> dict:
+    """The three splits of an image dataset (validation held out from train where the layout has none)."""
+    from ior.data.images import load_image_dataset
+
+    return {name: load_image_dataset(dataset.spec, name) for name in SPLITS}
+
+
+def _image_identities(config: SweepConfig) -> dict:
+    datasets = {}
+    for i, dataset in enumerate(config.datasets):
+        try:
+            splits = load_image_splits(absolute_spec(dataset))
+        except (ValueError, RuntimeError, OSError, TypeError) as exc:
+            raise SweepConfigError(f"datasets[{i}]", f"{dataset.spec!r}: {' '.join(str(exc).split())}") from None
+        datasets[dataset.name] = {"fingerprints": fingerprints(splits),
+                                  "label_names": list(splits["train"].label_names),
+                                  "sizes": {name: len(splits[name]) for name in SPLITS}}
+    return {"model": None, "datasets": datasets}
+
+
 def resolve_identities(config: SweepConfig) -> dict:
     """Load every dataset once and hash the base model: ``{"model": ..., "datasets": {name: ...}}``.
 
     This runs before any cell, so a dataset that is missing, unprepared or malformed stops the sweep
     with an error naming its field.
     """
+    if config.modality == "image":
+        return _image_identities(config)
     datasets = {}
     for i, dataset in enumerate(config.datasets):
         try:

@@ -120,6 +120,8 @@ class _Planner:
 
     def data_config(self, dataset: DatasetSpec) -> dict:
         ident = (self.identities or {}).get("datasets", {}).get(dataset.name, {})
+        if self.config.modality == "image":  # no columns: what an image layout holds is fixed
+            return {"spec": dataset.spec, "fingerprints": ident.get("fingerprints")}
         return {"spec": dataset.spec, "text_column": dataset.text_column,
                 "text_pair_column": dataset.text_pair_column, "label_column": dataset.label_column,
                 "pair_separator": dataset.pair_separator if dataset.text_pair_column else None,
@@ -130,6 +132,8 @@ class _Planner:
 
     def train_cell(self, dataset: DatasetSpec, settings: dict, method: str, temperature: float, grad_norm: bool,
                    seed: int) -> Cell:
+        if self.config.modality == "image":
+            return self.image_train_cell(dataset, settings, method, temperature, grad_norm, seed)
         source = None
         if method == "dg-aug":
             base = self.config.train_settings()
@@ -150,6 +154,27 @@ class _Planner:
                                          requires=(source,) if source else (), label=label, spec=spec)
         return self.train_cells[key]
 
+    def image_train_cell(self, dataset: DatasetSpec, settings: dict, method: str, temperature: float,
+                         grad_norm: bool, seed: int) -> Cell:
+        from ior.training.images import METHOD_FIELDS as IMAGE_METHOD_FIELDS
+        from ior.training.images import ImageTrainConfig
+
+        train = ImageTrainConfig(dataset=dataset.spec, preset=self.config.preset, **settings, method=method,
+                                 temperature=temperature, grad_norm=grad_norm, seed=seed)
+        unused = {f for fields in IMAGE_METHOD_FIELDS.values() for f in fields} - set(IMAGE_METHOD_FIELDS[method])
+        train_dict = {k: v for k, v in train.to_dict().items() if k != "dataset" and k not in unused}
+        key_config = {"kind": "train", "version": CELL_VERSION, "modality": "image",
+                      "data": self.data_config(dataset), "train": train_dict}
+        key = config_key(key_config)
+        if key not in self.train_cells:
+            label = f"{dataset.name} {variant_label(method, temperature, grad_norm)} seed={seed}"
+            spec = {"kind": "train", "key": key, "label": label, "modality": "image", "model": "",
+                    "dataset": dataset.to_dict(), "fingerprints": key_config["data"]["fingerprints"],
+                    "train": {k: v for k, v in train.to_dict().items() if k != "dataset"}, "augment_from": None}
+            self.train_cells[key] = Cell(key=key, kind="train", config=key_config, requires=(), label=label,
+                                         spec=spec)
+        return self.train_cells[key]
+
     def request_audit(self, dataset, cell: Cell, serve_temperature: float, block: GridBlock, variant: dict):
         slot = self.audits.setdefault((cell.key, serve_temperature), {
             "dataset": dataset, "train": cell, "serve_temperature": serve_temperature, "attacks": {},
@@ -159,9 +184,12 @@ class _Planner:
 
     def audit_settings(self) -> dict:
         full = AuditConfig(**self.config.audit_settings).to_dict()
-        # The key records the attack that runs: the text suite's default when the config names none.
-        full["opt_attack"] = full["opt_attack"] or DEFAULT_OPT_ATTACKS["text"]
-        return {k: v for k, v in full.items() if k not in GRID_AUDIT_FIELDS} | {"score": self.config.score}
+        # The key records the attack that runs: the modality's default when the config names none.
+        full["opt_attack"] = full["opt_attack"] or DEFAULT_OPT_ATTACKS[self.config.modality]
+        settings = {k: v for k, v in full.items() if k not in GRID_AUDIT_FIELDS}
+        if self.config.modality == "image":  # epsilon None: the dataset's default, fixed by its spec
+            return settings | {"attack": self.config.attack_settings}
+        return settings | {"score": self.config.score}
 
     def audit_cells(self) -> list[Cell]:
         settings = self.audit_settings()
@@ -187,13 +215,15 @@ class _Planner:
             flat = {"dataset": slot["dataset"].name, "dataset_spec": slot["dataset"].spec,
                     "model": self.config.model, **variant, "serve_temperature": serve,
                     "train": train.spec["train"], "audit": settings, "train_cell": train_key, "audit_cell": key}
+            if self.config.modality != "text":  # text rows stay as stores made before images hold them
+                flat["modality"] = self.config.modality
             results = tuple(
                 ResultPoint(key=config_key({"kind": "result", "version": CELL_VERSION, "audit": key,
                                             "attack": attack, "piercing": piercing}),
                             attack=attack, piercing=piercing, config=flat | {"attack": attack, "piercing": piercing})
                 for attack in attacks for piercing in piercings)
             label = f"{train.label} T_d={serve:g}"
-            spec = {"kind": "audit", "key": key, "label": label, "train_key": train_key,
+            spec = {"kind": "audit", "key": key, "label": label, "train_key": train_key, "modality": self.config.modality,
                     "dataset": slot["dataset"].to_dict(), "fingerprints": train.spec["fingerprints"],
                     "serve_temperature": serve, "attacks": attacks, "piercings": piercings, "audit": settings,
                     "word_importance": word_importance, "config": flat,

@@ -224,7 +224,9 @@ class ImageClassifier:
         if isinstance(images, np.ndarray):
             if not np.issubdtype(images.dtype, np.floating):
                 raise TypeError(f"images must be floating point in [0, 1], got dtype {images.dtype}")
-            batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+            images = np.ascontiguousarray(images, dtype=np.float32)
+            # Datasets are read-only and torch will not share read-only memory: copy only then.
+            batch = torch.from_numpy(images if images.flags.writeable else images.copy())
         elif isinstance(images, torch.Tensor):
             if not images.is_floating_point():
                 raise TypeError(f"images must be floating point in [0, 1], got dtype {images.dtype}")

@@ -65,6 +65,7 @@ class Group:
     train_temperature = property(lambda self: self.config["train_temperature"])
     grad_norm = property(lambda self: self.config["grad_norm"])
     serve_temperature = property(lambda self: self.config["serve_temperature"])
+    modality = property(lambda self: self.config.get("modality", "text"))
 
     @property
     def seeds(self) -> list:
@@ -142,6 +143,13 @@ class ReportData:
 
     def by_dataset(self, dataset: str) -> list:
         return [g for g in self.groups if g.dataset == dataset]
+
+    def modality(self, dataset: str) -> str:
+        return next((g.modality for g in self.by_dataset(dataset)), "text")
+
+    def gradient_zero_share(self, group, stage: str) -> dict:
+        """Mean ± std over seeds of the share of exactly-zero input gradients at ``stage``."""
+        return group.stat(lambda a: ((a.result.get("gradients") or {}).get(stage) or {}).get("zero_fraction"))
 
 
 def load_report_data(store: ResultStore) -> ReportData:

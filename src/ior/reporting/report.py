@@ -73,6 +73,7 @@ def build_sections(data: ReportData, folder: Path) -> tuple[list, dict]:
         Section("Tables 2–3: adversarial accuracy served (−), after cal and after opt", "",
                 tables.table_adversarial(data)),
         Section("IOR gap", "Served − min(cal, opt), in accuracy points.", tables.table_gap(data)),
+        Section("Input gradients and the worst case", "", tables.table_gradients(data)),
         Section("Table 4: training methods with a high training temperature", "", tables.table4(data)),
         Section("Figure 1: adversarial accuracy against confidence", "", figures.figure1(data, folder)),
         Section("Figure 2: robustness against the training temperature", "", figures.figure2(data, folder)),

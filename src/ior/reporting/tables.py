@@ -34,7 +34,7 @@ def table1(data: ReportData) -> list:
                  pct(g.calibration("mce")), _seeds(g)] for g in groups]
         out.append(Table(f"{dataset}", header, rows,
                          "Mean confidence is the predicted-class probability of the served model; on adversarial "
-                         "text it is averaged over the examples classified correctly before the attack (served "
+                         "inputs it is averaged over the examples classified correctly before the attack (served "
                          "attack). ECE/MCE: 15 equal-width bins (Naeini et al. 2015)."))
     return out
 
@@ -56,8 +56,33 @@ def table_adversarial(data: ReportData) -> list:
         out.append(Table(dataset, ["model", "piercing", "clean", *attacks], rows,
                          "Adversarial accuracy: accuracy of the served model on the attack's outputs over the "
                          "attacked test examples. `cal`: the attack runs on logits / (T_d · T_a) with T_a fitted by "
-                         "validation NLL; `opt`: with T_a minimising DeepWordBug adversarial accuracy on a "
-                         "validation subset. Adversarial texts are always scored on the served model."))
+                         "validation NLL; `opt`: with T_a minimising adversarial accuracy on a validation subset "
+                         f"(under {_opt_attack(groups)}). Adversarial inputs are always scored on the served model."))
+    return out
+
+
+def _opt_attack(groups) -> str:
+    found = sorted({a.result["opt"]["attack"] for g in groups for a in g.audits if a.result.get("opt")})
+    return ", ".join(found) or "DeepWordBug"
+
+
+def table_gradients(data: ReportData) -> list:
+    """Share of exactly-zero input gradients (served, cal, opt) and the per-example worst case."""
+    out = []
+    for dataset in data.datasets:
+        groups = [g for g in data.by_dataset(dataset) if any(a.result.get("gradients") for a in g.audits)]
+        if not groups:
+            continue
+        rows = [[row_label(g), *[pct(data.gradient_zero_share(g, stage)) for stage in ("served", "cal", "opt")],
+                 pct(g.stat(lambda a: (a.result.get("worst_case") or {}).get("accuracy")))] for g in groups]
+        out.append(Table(dataset, ["model", "zero grad served", "zero grad cal", "zero grad opt", "worst case"], rows,
+                         "Share (%) of test inputs whose float32 gradient of the cross-entropy with respect to the "
+                         "input (pixels; token embeddings for text) is exactly 0, served and at the cal and opt "
+                         "temperatures: what a gradient attack cannot move. Worst case: accuracy when an example "
+                         "counts as robust only if it survives every attack and piercing (AutoAttack's rule)."))
+    if not out:
+        return [Missing("Input gradients", "no audit in the store recorded input gradients (audits made before "
+                                           "the diagnostic existed).")]
     return out
 
 

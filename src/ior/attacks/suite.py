@@ -128,8 +128,9 @@ class TextAttackSuite:
         name = self.canonical(name)
         return get_recipe(name).hyperparameters(seed=self.seed, score=self.score)
 
-    def input_gradient_norms(self, model, inputs, labels) -> np.ndarray:
-        """‖∇ CE(served logits, y)‖₂ with respect to the input token embeddings, per text (float32 [N]).
+    def input_gradient_norms(self, model, inputs, labels) -> np.ndarray | None:
+        """‖∇ CE(served logits, y)‖₂ with respect to the input token embeddings, per text (float32 [N]);
+        None for a victim that is not a Hugging Face model with a tokenizer.
 
         ``model`` is a :class:`~ior.models.victim.TextClassifier`, possibly temperature-wrapped; the
         temperatures are applied to the float32 logits exactly as the served model applies them.
@@ -140,6 +141,8 @@ class TextAttackSuite:
         from ior.models.temperature import apply_temperatures, temperature_chain
 
         base, temperatures = temperature_chain(model)
+        if not (hasattr(base, "model") and hasattr(base, "tokenizer")):
+            return None  # a victim we cannot differentiate (any object with logits(texts))
         texts, labels = list(inputs), np.asarray(labels, dtype=np.int64)
         network, norms = base.model, np.zeros(len(texts), dtype=np.float32)
         was_training = network.training

@@ -45,13 +45,16 @@ def gradient_diagnostic(suite, served, inputs, labels, piercings: dict) -> dict:
 
     Returns
     -------
-    dict
+    dict or None
         ``{"served": summary, "cal": summary | None, ...}``; each summary as
-        :func:`summarize_gradient_norms`, plus the ``attack_temperature`` it was measured at.
+        :func:`summarize_gradient_norms`, plus the ``attack_temperature`` it was measured at. None when
+        the suite cannot differentiate the model.
     """
     labels = np.asarray(labels)
-    result = {"served": dict(summarize_gradient_norms(suite.input_gradient_norms(served, inputs, labels)),
-                             attack_temperature=1.0)}
+    norms = suite.input_gradient_norms(served, inputs, labels)
+    if norms is None:  # the suite cannot differentiate this victim
+        return None
+    result = {"served": dict(summarize_gradient_norms(norms), attack_temperature=1.0)}
     for name, temperature in piercings.items():
         if temperature is None:
             result[name] = None

@@ -159,7 +159,7 @@ class Auditor:
             gradients = gradient_diagnostic(self.suite, self.served, test_inputs, test_labels,
                                             {"cal": cal_fit.temperature_ if cal_fit else None,
                                              "opt": opt_temperature})
-            flags.extend(gradient_flags(gradients))
+            flags.extend(gradient_flags(gradients) if gradients else [])
         audit = ModelAudit(name=name, serve_temperature=cfg.serve_temperature, clean=clean,
                            calibration=calibration, flags=[f.to_dict() for f in flags], opt=opt_summary,
                            gradients=gradients)

@@ -5,9 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ior-installed
 DEMO_MODEL ?= runs/minilm-rt-cpu
 DEMO_N     ?= 200
+DEMO_IMAGE_MODEL ?= runs/cnn-fmnist
+DEMO_IMAGE_N     ?= 500
 PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: setup data test demo bench clean
+.PHONY: setup data test demo demo-images bench clean
 
 setup: $(STAMP)
 
@@ -33,6 +35,14 @@ demo: data
 	$(BIN)/ior audit --model $(DEMO_MODEL) --dataset rt \
 		--serve-temperature 1 0.01 1e6 --names baseline up-conf down-conf \
 		--attack deepwordbug pwws --n-examples $(DEMO_N) --out demo
+
+# The image twin of `make demo`: a Fashion-MNIST CNN served at T_d = 1, 0.01 and 1e6, attacked with
+# PGD (cross-entropy: the loss a temperature can blind) and APGD-DLR (a ratio of logit gaps: it cannot).
+demo-images: data
+	$(BIN)/ior train --dataset fashion-mnist --arch cnn --out $(DEMO_IMAGE_MODEL)
+	$(BIN)/ior audit --model $(DEMO_IMAGE_MODEL) --dataset fashion-mnist \
+		--serve-temperature 1 0.01 1e6 --names baseline up-conf down-conf \
+		--attack pgd apgd-dlr --n-examples $(DEMO_IMAGE_N) --n-opt 100 --out results/images
 
 bench: data
 	$(BIN)/python bench/attack_speed.py --model $(DEMO_MODEL)

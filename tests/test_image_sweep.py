@@ -81,3 +81,19 @@ def test_image_config_errors_name_their_field(tmp_path, change, field):
     raw = {"name": "x", "datasets": [str(data)], **change}
     with pytest.raises(SweepConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
         parse_sweep_config(raw)
+
+
+@pytest.mark.parametrize("name", ["repro-images-cpu", "repro-images-paper"])
+def test_the_committed_image_configs_are_valid(name, tmp_path):
+    """The shipped configs parse and plan; the paper one with a fixture in place of the CIFAR folders."""
+    import yaml
+
+    from ior.experiments.grid import plan_sweep
+
+    raw = yaml.safe_load(open(f"configs/{name}.yaml"))
+    raw["datasets"] = [{"spec": str(write_npz_dataset(tmp_path / f"d{i}", n=(16, 8, 8))), "name": f"d{i}"}
+                       for i in range(len(raw["datasets"]))]
+    config = parse_sweep_config(raw)
+    assert config.modality == "image"
+    plan = plan_sweep(config)
+    assert plan.size()["train_cells"] == len(raw["datasets"]) * {"repro-images-cpu": 48, "repro-images-paper": 96}[name]

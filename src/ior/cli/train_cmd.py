@@ -38,6 +38,7 @@ def register(sub) -> None:
     image.add_argument("--modality", choices=["auto", "text", "image"], default="auto",
                        help="auto (default): images when --dataset is an image dataset")
     image.add_argument("--arch", default=None, help="cnn (default), preact-resnet18 or wrn-28-10")
+    image.add_argument("--width", type=int, default=None, help="cnn: channels of the first convolutions (default 32)")
     image.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="adam (cpu preset) or sgd (cifar)")
     image.add_argument("--epsilon", type=float, default=None,
                        help="pgd/trades/ddi: radius of the L-inf ball (default 0.1 MNIST-like, 8/255 otherwise)")
@@ -125,7 +126,8 @@ def run_train(args) -> int:
         return run_train_image(args)
     if args.preset not in PRESETS:
         raise ValueError(f"--preset {args.preset} is for images; text presets are {sorted(PRESETS)}")
-    image_only = [f"--{n.replace('_', '-')}" for n in ("arch", "optimizer", "epsilon", "adv_step_size", "trades_beta")
+    image_only = [f"--{n.replace('_', '-')}" for n in ("arch", "width", "optimizer", "epsilon", "adv_step_size",
+                                                        "trades_beta")
                   if getattr(args, n) is not None]
     if image_only:
         raise ValueError(f"{', '.join(image_only)} only apply to image datasets")
@@ -222,7 +224,7 @@ def run_train_image(args) -> int:
     if args.preset not in IMAGE_PRESETS:
         raise ValueError(f"--preset {args.preset} is for text; image presets are {sorted(IMAGE_PRESETS)}")
     config = ImageTrainConfig.from_preset(
-        args.preset, dataset=args.dataset, arch=args.arch, method=args.method, temperature=args.temperature,
+        args.preset, dataset=args.dataset, arch=args.arch, width=args.width, method=args.method, temperature=args.temperature,
         grad_norm=args.grad_norm or None, grad_clip=args.grad_clip, epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, learning_rate=args.learning_rate, epsilon=args.epsilon, adv_steps=args.adv_steps,
         adv_step_size=args.adv_step_size, trades_beta=args.trades_beta, ddi_samples=args.ddi_samples,

@@ -57,11 +57,13 @@ class ImageTrainConfig:
     inference); ``grad_norm`` rescales the whole gradient to unit L2 norm before every step (the
     ``*`` variants), ``grad_clip`` only above a threshold. ``epsilon`` None takes the dataset's
     default (0.1 for MNIST-like data, 8/255 otherwise); ``adv_step_size`` None takes 2.5 ε / steps.
-    ``augment`` adds random crops (4-pixel padding) and horizontal flips (CIFAR practice).
+    ``augment`` adds random crops (4-pixel padding) and horizontal flips (CIFAR practice). ``width``
+    sets the CNN's channels (None: the architecture's default, 32).
     """
 
     dataset: str = "fashion-mnist"
     arch: str = "cnn"
+    width: int | None = None
     preset: str = "cpu"
     method: str = "standard"
     temperature: float = 1.0
@@ -93,6 +95,11 @@ class ImageTrainConfig:
             raise ValueError(f"preset must be one of {sorted(IMAGE_PRESETS)} or 'custom', got {self.preset!r}")
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {self.arch!r}")
+        if self.width is not None:
+            if self.arch != "cnn":
+                raise ValueError(f"width applies to arch 'cnn' only, got arch {self.arch!r}")
+            if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+                raise ValueError(f"width must be an int >= 1, got {self.width!r}")
         for name, allowed in (("method", IMAGE_METHODS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
                               ("ddi_normalization", ("normalize", "clip", "none"))):
             if getattr(self, name) not in allowed:
@@ -221,7 +228,7 @@ def train_image(config: ImageTrainConfig, train_data, out_dir, *, eval_data=None
     mean = images.mean(axis=(0, 2, 3)).tolist()
     std = np.maximum(images.std(axis=(0, 2, 3)), 1e-3).tolist()
     arch_kwargs = {"num_classes": len(train_data.label_names), "in_channels": channels, "image_size": size,
-                   "mean": mean, "std": std}
+                   "mean": mean, "std": std, **({"width": config.width} if config.width is not None else {})}
     model = build_image_model(config.arch, **arch_kwargs)
     method = image_training_method(config, epsilon, hook=hook)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -247,3 +247,16 @@ def test_pwws_with_real_wordnet(real_wordnet):
     synonyms = WordSwapWordNet(real_wordnet)
     for old, new in changed_words(result):
         assert new in synonyms.replacement_words(old)
+
+
+def test_hyperparameters_record_the_resources_that_ran():
+    """A --word-embeddings run was logged with the default vectors: the record names what ran."""
+    from ior.attacks.suite import TextAttackSuite
+    from ior.resources.embeddings import WordEmbedding
+
+    vectors = WordEmbedding(["good", "fine", "bad"], np.eye(3, dtype=np.float32), name="my-counter-fitted.txt")
+    suite = TextAttackSuite(embedding=vectors, progress=False)
+    recorded = suite.hyperparameters("textfooler")["transformation"]["embedding"]
+    assert recorded == {"name": "my-counter-fitted.txt", "vocabulary": 3, "dim": 3}
+    default = TextAttackSuite(progress=False).hyperparameters("textfooler")["transformation"]["embedding"]
+    assert default == "counter-fitted GloVe-6B-50d + WordNet (ior)"

@@ -21,3 +21,4 @@ def test_text_input_gradients_vanish_when_the_served_softmax_saturates(tiny_bert
     # Undoing the serving temperature restores the gradient: what `cal` gives the attack.
     pierced = suite.input_gradient_norms(TemperatureScaled(TemperatureScaled(classifier, 1e-7), 1e7), TEXTS, labels)
     assert (pierced > 0).all()
+

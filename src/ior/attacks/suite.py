@@ -125,8 +125,16 @@ class TextAttackSuite:
         return result.to_dict()
 
     def hyperparameters(self, name: str) -> dict:
+        """The configuration of the attack this suite builds under ``name``: the recipe's settings
+        with the resources this suite was given or has loaded (not the recipe's defaults)."""
         name = self.canonical(name)
-        return get_recipe(name).hyperparameters(seed=self.seed, score=self.score)
+        resources = {}
+        if name == "textfooler":
+            resources = {"embedding": self._embedding, "encoder": self._encoder, "tagger": self._tagger}
+        elif name == "bae":
+            resources = {"masked_lm": self._masked_lm, "encoder": self._encoder, "tagger": self._tagger}
+        given = {k: v for k, v in resources.items() if v is not None}
+        return get_recipe(name).hyperparameters(seed=self.seed, score=self.score, **given)
 
     def input_gradient_norms(self, model, inputs, labels) -> np.ndarray | None:
         """‖∇ CE(served logits, y)‖₂ with respect to the input token embeddings, per text (float32 [N]);

@@ -5,6 +5,7 @@ import string
 import sys
 import warnings
 
+import numpy as np
 import pytest
 
 from ior.attacks import (

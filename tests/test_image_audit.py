@@ -122,3 +122,10 @@ def test_text_only_options_are_refused_for_images(tmp_path):
     code, _, err = run(["train", "--dataset", str(data), "--adv-lr", "0.1", "--out", str(tmp_path / "m"),
                         "--no-progress"])
     assert code == 2 and "--adv-lr only apply to text models" in err
+
+
+def test_ior_attack_points_image_users_to_the_audit(trained, tmp_path):
+    data, model = trained
+    code, _, err = run(["attack", "--model", str(model), "--dataset", str(data), "--attack", "pgd",
+                        "--out", str(tmp_path / "o")])
+    assert code == 2 and "ior attack runs text attacks" in err and not (tmp_path / "o").exists()

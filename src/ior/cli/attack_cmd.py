@@ -34,6 +34,11 @@ def run_attack(args) -> int:
     from ior.data.cache import atomic_write_text
     from ior.models.temperature import serve
 
+    from ior.modality import modality_for
+
+    if modality_for("auto", dataset=args.dataset, model=args.model) == "image":
+        raise ValueError("ior attack runs text attacks; for images use `ior audit --piercing` (served only) "
+                         "or `--piercing cal opt`, which attacks and re-scores every image")
     started = time.time()
     out = check_out_dir(args.out)
     attacks = list(dict.fromkeys(canonical_attack(a) for a in args.attack))

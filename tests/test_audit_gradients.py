@@ -15,7 +15,7 @@ def test_text_input_gradients_vanish_when_the_served_softmax_saturates(tiny_bert
     suite = TextAttackSuite(progress=False)
     warm = suite.input_gradient_norms(classifier, TEXTS, labels)
     cold = suite.input_gradient_norms(TemperatureScaled(classifier, 1e-7), TEXTS, labels)
-    assert warm.shape == (4,) and warm.dtype == np.float32
+    assert warm.shape == (4,) and warm.dtype == np.float64
     assert (warm > 0).all()
     assert (cold == 0).all()
     # Undoing the serving temperature restores the gradient: what `cal` gives the attack.

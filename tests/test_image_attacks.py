@@ -181,3 +181,16 @@ def test_bad_images_and_labels_are_one_line_errors():
         suite.run("pgd", victim, x, [0, 1, 2, 10])
     with pytest.raises(ValueError, match="unknown image attack"):
         suite.run("pgdd", victim, x, [0, 1, 2, 3])
+
+
+def test_tiny_gradients_are_not_counted_as_zero():
+    """A float32 norm underflows to 0 below ~3e-23 per entry, yet PGD's sign step still moves there."""
+    from ior.audit.gradients import gradient_norms
+
+    grad = torch.zeros(3, 1, 4, 4)
+    grad[1, 0, 0, 0] = 1e-30
+    grad[2] = 1e-25
+    assert torch.linalg.vector_norm(grad[2].reshape(-1)) == 0  # what float32 would report
+    norms = gradient_norms(grad)
+    assert norms[0] == 0 and norms[1] > 0 and norms[2] > 0
+    assert summarize_gradient_norms(norms)["zero_fraction"] == pytest.approx(1 / 3)

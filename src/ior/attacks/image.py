@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ior.audit.config import DEFAULT_OPT_ATTACKS
 from ior.attacks.results import SKIP_MISCLASSIFIED, Outcome
+from ior.audit.gradients import gradient_norms
 
 #: Canonical names, and the short names the command line also accepts.
 ATTACKS = ("pgd", "apgd-ce", "apgd-dlr", "square", "fab", "autoattack")
@@ -325,11 +326,12 @@ class ImageAttackSuite:
                          "target_classes": self.num_labels - 1}
 
     def input_gradient_norms(self, model, inputs, labels) -> np.ndarray:
-        """‖∇ₓ CE(served logits, y)‖₂ per image, float32 [N] (the gradient diagnostic)."""
+        """‖∇ₓ CE(served logits, y)‖₂ per image, float64 [N] (the gradient diagnostic); exactly 0 only
+        when every entry of the float32 gradient is."""
         module = torch_module_of(model)
         images = _as_images(inputs)
         labels = _as_labels(labels, len(images), self.num_labels)
-        norms = np.zeros(len(images), dtype=np.float32)
+        norms = np.zeros(len(images), dtype=np.float64)
         was_training = module.training
         module.eval()
         try:
@@ -338,7 +340,7 @@ class ImageAttackSuite:
                 y = torch.from_numpy(labels[lo:lo + self.config.batch_size])
                 loss = F.cross_entropy(module(x).float(), y, reduction="sum")
                 (grad,) = torch.autograd.grad(loss, x)
-                norms[lo:lo + len(x)] = torch.linalg.vector_norm(grad.reshape(len(x), -1), dim=1).numpy()
+                norms[lo:lo + len(x)] = gradient_norms(grad)
         finally:
             module.train(was_training)
         return norms

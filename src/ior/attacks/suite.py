@@ -137,7 +137,7 @@ class TextAttackSuite:
         return get_recipe(name).hyperparameters(seed=self.seed, score=self.score, **given)
 
     def input_gradient_norms(self, model, inputs, labels) -> np.ndarray | None:
-        """‖∇ CE(served logits, y)‖₂ with respect to the input token embeddings, per text (float32 [N]);
+        """‖∇ CE(served logits, y)‖₂ with respect to the input token embeddings, per text (float64 [N]);
         None for a victim that is not a Hugging Face model with a tokenizer.
 
         ``model`` is a :class:`~ior.models.victim.TextClassifier`, possibly temperature-wrapped; the
@@ -146,13 +146,14 @@ class TextAttackSuite:
         import torch
         import torch.nn.functional as F
 
+        from ior.audit.gradients import gradient_norms
         from ior.models.temperature import apply_temperatures, temperature_chain
 
         base, temperatures = temperature_chain(model)
         if not (hasattr(base, "model") and hasattr(base, "tokenizer")):
             return None  # a victim we cannot differentiate (any object with logits(texts))
         texts, labels = list(inputs), np.asarray(labels, dtype=np.int64)
-        network, norms = base.model, np.zeros(len(texts), dtype=np.float32)
+        network, norms = base.model, np.zeros(len(texts), dtype=np.float64)
         was_training = network.training
         network.eval()
         try:
@@ -164,7 +165,7 @@ class TextAttackSuite:
                 logits = apply_temperatures(network(inputs_embeds=embeds, **extra).logits.float(), temperatures)
                 target = torch.as_tensor(labels[lo:lo + len(embeds)])
                 (grad,) = torch.autograd.grad(F.cross_entropy(logits, target, reduction="sum"), embeds)
-                norms[lo:lo + len(embeds)] = torch.linalg.vector_norm(grad.reshape(len(embeds), -1), dim=1).numpy()
+                norms[lo:lo + len(embeds)] = gradient_norms(grad)
         finally:
             network.train(was_training)
         return norms

@@ -11,6 +11,7 @@ the attack suite computes the norms (pixels for images, input token embeddings f
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ior.audit.flags import Flag
 from ior.models.temperature import TemperatureScaled
@@ -19,9 +20,19 @@ from ior.models.temperature import TemperatureScaled
 ZERO_GRADIENT_SHARE = 0.1
 
 
+def gradient_norms(grad) -> np.ndarray:
+    """Per-example L2 norms of a float32 gradient [N, ...], taken in float64 (float64 [N]).
+
+    A float32 norm underflows to 0 once every entry is below ~3e-23, although a signed-gradient step
+    (PGD) still moves on such an input; in float64 the norm is 0 exactly when every entry is.
+    """
+    flat = grad.detach().reshape(grad.shape[0], -1).double()
+    return torch.linalg.vector_norm(flat, dim=1).cpu().numpy()
+
+
 def summarize_gradient_norms(norms) -> dict:
     """Share of exact zeros and quantiles of per-input gradient norms [N]."""
-    norms = np.asarray(norms, dtype=np.float32)
+    norms = np.asarray(norms, dtype=np.float64)
     if norms.ndim != 1 or not len(norms):
         raise ValueError(f"norms must be a non-empty 1-D array, got shape {norms.shape}")
     q = np.quantile(norms.astype(np.float64), [0.1, 0.5, 0.9])

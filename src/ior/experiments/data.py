@@ -92,38 +92,26 @@ def load_image_splits(dataset: DatasetSpec) -> dict:
     return {name: load_image_dataset(dataset.spec, name) for name in SPLITS}
 
 
-def _image_identities(config: SweepConfig) -> dict:
-    datasets = {}
-    for i, dataset in enumerate(config.datasets):
-        try:
-            splits = load_image_splits(absolute_spec(dataset))
-        except (ValueError, RuntimeError, OSError, TypeError) as exc:
-            raise SweepConfigError(f"datasets[{i}]", f"{dataset.spec!r}: {' '.join(str(exc).split())}") from None
-        datasets[dataset.name] = {"fingerprints": fingerprints(splits),
-                                  "label_names": list(splits["train"].label_names),
-                                  "sizes": {name: len(splits[name]) for name in SPLITS}}
-    return {"model": None, "datasets": datasets}
-
-
 def resolve_identities(config: SweepConfig) -> dict:
     """Load every dataset once and hash the base model: ``{"model": ..., "datasets": {name: ...}}``.
 
     This runs before any cell, so a dataset that is missing, unprepared or malformed stops the sweep
     with an error naming its field.
     """
-    if config.modality == "image":
-        return _image_identities(config)
+    image = config.modality == "image"
     datasets = {}
     for i, dataset in enumerate(config.datasets):
         try:
-            splits = load_splits(absolute_spec(dataset))
+            splits = (load_image_splits if image else load_splits)(absolute_spec(dataset))
         except (ValueError, RuntimeError, OSError, TypeError) as exc:
             raise SweepConfigError(f"datasets[{i}]", f"{dataset.spec!r}: {' '.join(str(exc).split())}") from None
-        if not any(t.strip() for t in splits["test"].texts):
+        if not image and not any(t.strip() for t in splits["test"].texts):
             raise SweepConfigError(f"datasets[{i}]", f"{dataset.spec!r}: the test split has no non-empty texts")
         datasets[dataset.name] = {"fingerprints": fingerprints(splits),
                                   "label_names": list(splits["train"].label_names),
                                   "sizes": {name: len(splits[name]) for name in SPLITS}}
+    if image:  # trained from scratch: no base model
+        return {"model": None, "datasets": datasets}
     try:
         model = model_identity(config.model)
     except (ValueError, RuntimeError, OSError) as exc:

@@ -54,6 +54,7 @@ def test_train_writes_an_image_model_that_learned_the_task(trained):
     assert config["label_names"] == ["q0", "q1", "q2", "q3"]
     assert config["train"]["method"] == "standard"
     assert metrics["final"]["eval_accuracy"] >= 0.75
+    assert metrics["n_test"] == 60 and 0.7 <= metrics["test_accuracy"] <= 1
     assert (model / "model.safetensors").is_file()
 
 

@@ -201,10 +201,23 @@ def _validation_split(dataset: str, *, label_names, **columns):
         return None
 
 
+def _test_split(dataset):
+    """The image dataset's test split, or None when it has none (a single .npz serves every split)."""
+    from ior.data.images import load_image_dataset
+
+    try:
+        return load_image_dataset(dataset, "test")
+    except ValueError as exc:
+        logger.info("no test split: %s", exc)
+        return None
+
+
 def _print_metrics(metrics: dict) -> None:
     for record in metrics["history"]:
         line = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
         print(f"  {line}")
+    if "test_accuracy" in metrics:
+        print(f"  test accuracy {100 * metrics['test_accuracy']:.2f}% on {metrics['n_test']} test images")
     print(f"  trained in {metrics['elapsed_seconds']:.0f} s on {metrics['n_train']} examples")
 
 
@@ -241,7 +254,11 @@ def run_train_image(args) -> int:
     if out.exists() and not existing and any(out.iterdir()):
         raise ValueError(f"--out {str(out)!r} exists and is not an ior training run; choose another folder")
     eval_data = load_image_dataset(args.dataset, "validation")
-    metrics = train_image(config, train_data, out, eval_data=eval_data, progress=not args.no_progress)
+    test_data = _test_split(args.dataset)
+    if test_data is not None and test_data.fingerprint() == train_data.fingerprint():
+        test_data = None  # one .npz serving every split: its "test" accuracy would be training accuracy
+    metrics = train_image(config, train_data, out, eval_data=eval_data, test_data=test_data,
+                          progress=not args.no_progress)
     print(f"saved {out}")
     _print_metrics(metrics)
     return 0

@@ -204,11 +204,13 @@ def _accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1
     return correct / len(images)
 
 
-def train_image(config: ImageTrainConfig, train_data, out_dir, *, eval_data=None, progress=True, hook=None) -> dict:
+def train_image(config: ImageTrainConfig, train_data, out_dir, *, eval_data=None, test_data=None, progress=True,
+                hook=None) -> dict:
     """Train ``config.arch`` on ``train_data`` (an :class:`ior.data.images.ImageDataset`); save to ``out_dir``.
 
     Returns the metrics written to ``metrics.json`` (per-epoch loss, training and validation
-    accuracy, mean training confidence, elapsed seconds).
+    accuracy, mean training confidence, elapsed seconds; ``test_accuracy`` of the finished model on
+    ``test_data`` when given, never used for any choice).
     """
     from ior.attacks.image import default_epsilon
     from ior.models.image import build_image_model
@@ -286,6 +288,9 @@ def train_image(config: ImageTrainConfig, train_data, out_dir, *, eval_data=None
     metrics = {"history": history, "final": history[-1], "n_train": int(len(images)),
                "n_eval": len(eval_data) if eval_data is not None else 0, "epsilon": epsilon,
                "method": method.config(), "elapsed_seconds": time.time() - started}
+    if test_data is not None and len(test_data):
+        metrics["test_accuracy"] = _accuracy(model, test_data.images, np.asarray(test_data.labels))
+        metrics["n_test"] = len(test_data)
     _save(model, config, arch_kwargs, train_data, metrics, out_dir)
     return metrics
 

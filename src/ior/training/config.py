@@ -34,8 +34,37 @@ METHOD_FIELDS = {
 _AT_FIELDS = frozenset(name for names in METHOD_FIELDS.values() for name in names)
 
 
+class PresetConfig:
+    """Construction shared by the training configs: a preset plus overrides, a dict, a copy."""
+
+    PRESETS: dict = {}
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides):
+        """A config from a named preset, with explicit keyword overrides (None = keep)."""
+        if preset not in cls.PRESETS:
+            raise ValueError(f"preset must be one of {sorted(cls.PRESETS)}, got {preset!r}")
+        values = dict(cls.PRESETS[preset], preset=preset)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_updates(self, **changes):
+        return replace(self, **changes)
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(PresetConfig):
     """Everything that determines a fine-tuned classifier.
 
     ``temperature`` is the *training* temperature: the loss is the cross-entropy of
@@ -88,6 +117,8 @@ class TrainConfig:
     ddi_clip_norm: float = 1.0
     augment_from: str | None = None
 
+    PRESETS = PRESETS  # what PresetConfig.from_preset reads (a class attribute, not a field)
+
     def __post_init__(self):
         if self.preset not in PRESETS and self.preset != "custom":
             raise ValueError(f"preset must be one of {sorted(PRESETS)} or 'custom', got {self.preset!r}")
@@ -136,26 +167,6 @@ class TrainConfig:
         elif self.augment_from is not None:
             raise ValueError(f"augment_from only applies to method 'dg-aug', got method {self.method!r}")
 
-    @classmethod
-    def from_preset(cls, preset: str, **overrides) -> "TrainConfig":
-        """A config from a named preset, with explicit keyword overrides (None = keep)."""
-        if preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-        values = dict(PRESETS[preset], preset=preset)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown training config field(s): {', '.join(unknown)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     def fingerprint(self) -> str:
         """Stable hash of the configuration: two equal configs train the same model.
 
@@ -170,8 +181,6 @@ class TrainConfig:
         payload = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
-    def with_updates(self, **changes) -> "TrainConfig":
-        return replace(self, **changes)
 
 
 def _positive(config, name):

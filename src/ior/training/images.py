@@ -16,7 +16,7 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 import ior
 from ior.data.cache import atomic_write_text
 from ior.training.adversarial import PGD, PixelLinf, TrainingMethod
+from ior.training.config import PresetConfig
 from ior.training.gradients import clip_gradients_, normalize_gradients_
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True)
-class ImageTrainConfig:
+class ImageTrainConfig(PresetConfig):
     """Everything that determines a trained image classifier.
 
     ``temperature`` is the training temperature (cross-entropy of ``logits / T``; never applied at
@@ -88,6 +89,8 @@ class ImageTrainConfig:
     seed: int = 0
     max_train_examples: int | None = None
 
+    PRESETS = IMAGE_PRESETS  # what PresetConfig.from_preset reads (a class attribute, not a field)
+
     def __post_init__(self):
         from ior.models.image import ARCHITECTURES
 
@@ -124,33 +127,12 @@ class ImageTrainConfig:
         if self.max_train_examples is not None and self.max_train_examples < 1:
             raise ValueError(f"max_train_examples must be >= 1, got {self.max_train_examples!r}")
 
-    @classmethod
-    def from_preset(cls, preset: str, **overrides) -> ImageTrainConfig:
-        """A config from a named preset, with explicit keyword overrides (None = keep)."""
-        if preset not in IMAGE_PRESETS:
-            raise ValueError(f"preset must be one of {sorted(IMAGE_PRESETS)}, got {preset!r}")
-        values = dict(IMAGE_PRESETS[preset], preset=preset)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ImageTrainConfig:
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown image training config field(s): {', '.join(unknown)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     def fingerprint(self) -> str:
         """Stable hash of what determines the model (other methods' settings left out)."""
         used = set(METHOD_FIELDS[self.method])
         data = {k: v for k, v in self.to_dict().items() if k not in _AT_FIELDS or k in used}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    def with_updates(self, **changes) -> ImageTrainConfig:
-        return replace(self, **changes)
 
 
 def _positive(name, value):

@@ -46,7 +46,6 @@ METHOD_FIELDS = {"standard": (), "pgd": ("adv_steps", "adv_step_size", "epsilon"
                  "trades": ("adv_steps", "adv_step_size", "epsilon", "trades_beta"),
                  "ddi": ("adv_step_size", "epsilon", "ddi_samples", "ddi_steps", "ddi_normalization", "ddi_clip_norm")}
 _AT_FIELDS = frozenset(name for names in METHOD_FIELDS.values() for name in names)
-CONFIG_FILE = "ior_config.json"
 METRICS_FILE = "metrics.json"
 
 

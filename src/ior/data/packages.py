@@ -92,6 +92,14 @@ def installed_package_files(package: str, names: Sequence[str]) -> tuple[Path, s
     return folder, status.stdout.split("\t")[-1].strip()
 
 
+def _lists_missing(result) -> bool:
+    return "unable to locate" in (result.stderr + result.stdout).lower() or "candidate" in result.stderr
+
+
+def _is_root() -> bool:
+    return os.name == "posix" and os.geteuid() == 0
+
+
 def apt_download_files(package: str, names: Sequence[str], work: Path) -> tuple[Path, dict[str, Any]]:
     """Get files ``names`` of Debian ``package``: the installed copy, else ``apt-get download`` into ``work``.
 
@@ -114,12 +122,16 @@ def apt_download_files(package: str, names: Sequence[str], work: Path) -> tuple[
                               "directory": str(installed[0])}
     logger.info("downloading the Debian package %s with apt-get download", package)
     result = _run(["apt-get", "download", package], cwd=work)
+    if result is not None and result.returncode != 0 and _lists_missing(result) and _is_root():
+        # A fresh machine has no package lists; as root, fetch them once (as WordNet's preparation does).
+        logger.info("no package lists: running apt-get update")
+        update = _run(["apt-get", "update"])
+        if update is not None and update.returncode == 0:
+            result = _run(["apt-get", "download", package], cwd=work)
     if result is None:
         raise RuntimeError(f"apt-get not found: {package} is a Debian package; install it or pass its files' folder")
     if result.returncode != 0:
-        hint = ("; the package lists may be missing: run apt-get update"
-                if "unable to locate" in (result.stderr + result.stdout).lower() or "candidate" in result.stderr
-                else "")
+        hint = "; the package lists may be missing: run apt-get update" if _lists_missing(result) else ""
         raise RuntimeError(f"apt-get download {package} failed: {_last_line(result)}{hint}")
     debs = sorted(work.glob(f"{package}_*.deb"))
     if not debs:

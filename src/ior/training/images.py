@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-import ior
-from ior.data.cache import atomic_write_text
 from ior.training.adversarial import PGD, PixelLinf, TrainingMethod
 from ior.training.config import PresetConfig
 from ior.training.gradients import clip_gradients_, normalize_gradients_
@@ -46,7 +43,6 @@ METHOD_FIELDS = {"standard": (), "pgd": ("adv_steps", "adv_step_size", "epsilon"
                  "trades": ("adv_steps", "adv_step_size", "epsilon", "trades_beta"),
                  "ddi": ("adv_step_size", "epsilon", "ddi_samples", "ddi_steps", "ddi_normalization", "ddi_clip_norm")}
 _AT_FIELDS = frozenset(name for names in METHOD_FIELDS.values() for name in names)
-METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True)
@@ -278,19 +274,9 @@ def train_image(config: ImageTrainConfig, train_data, out_dir, *, eval_data=None
 
 def _save(model, config, arch_kwargs, train_data, metrics, out_dir: Path) -> None:
     from ior.models.image_classifier import save_image_classifier
-    from ior.models.victim import weights_sha256
+    from ior.training.trainer import finish_run, run_provenance, staging_folder
 
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    extra = {"ior_version": ior.__version__, "torch_version": torch.__version__, "train": config.to_dict(),
-             "config_fingerprint": config.fingerprint(),
-             "dataset": {"name": train_data.name, "split": train_data.split, "fingerprint": train_data.fingerprint(),
-                         "manifest_sha256": train_data.manifest_sha256}}
+    staging = staging_folder(out_dir)
     save_image_classifier(model, staging, arch=config.arch, arch_kwargs=arch_kwargs,
-                          label_names=list(train_data.label_names), extra_config=extra)
-    metrics = dict(metrics, weights_sha256=weights_sha256(staging))
-    atomic_write_text(staging / METRICS_FILE, json.dumps(metrics, indent=2))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    staging.rename(out_dir)
+                          label_names=list(train_data.label_names), extra_config=run_provenance(config, train_data))
+    finish_run(staging, out_dir, metrics)

@@ -184,23 +184,34 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
 
 
 def _save(model, tokenizer, config, train_data, metrics, out_dir: Path) -> None:
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    if staging.exists():
-        shutil.rmtree(staging)
+    staging = staging_folder(out_dir)
     staging.mkdir(parents=True)
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
-    payload = {
-        "ior_version": ior.__version__,
-        "torch_version": torch.__version__,
-        "train": config.to_dict(),
-        "config_fingerprint": config.fingerprint(),
-        "label_names": list(train_data.label_names),
-        "dataset": {"name": train_data.name, "split": train_data.split,
-                    "fingerprint": train_data.fingerprint(), "manifest_sha256": train_data.manifest_sha256},
-    }
-    metrics = dict(metrics, weights_sha256=weights_sha256(staging))
+    payload = dict(run_provenance(config, train_data), label_names=list(train_data.label_names))
     atomic_write_text(staging / CONFIG_FILE, json.dumps(payload, indent=2))
+    finish_run(staging, out_dir, metrics)
+
+
+def staging_folder(out_dir: Path) -> Path:
+    """An empty ``<out_dir>.partial`` path to write a run into before it is renamed into place."""
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    return staging
+
+
+def run_provenance(config, train_data) -> dict:
+    """What every saved run records about the code, the configuration and the training data."""
+    return {"ior_version": ior.__version__, "torch_version": torch.__version__, "train": config.to_dict(),
+            "config_fingerprint": config.fingerprint(),
+            "dataset": {"name": train_data.name, "split": train_data.split,
+                        "fingerprint": train_data.fingerprint(), "manifest_sha256": train_data.manifest_sha256}}
+
+
+def finish_run(staging: Path, out_dir: Path, metrics: dict) -> None:
+    """Write ``metrics.json`` (with the weights' sha256) into ``staging`` and rename it to ``out_dir``."""
+    metrics = dict(metrics, weights_sha256=weights_sha256(staging))
     atomic_write_text(staging / METRICS_FILE, json.dumps(metrics, indent=2))
     if out_dir.exists():
         shutil.rmtree(out_dir)

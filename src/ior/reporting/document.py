@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +79,7 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, td.text { text-align: left; }
 th { background: #f2f2f2; }
 .caption { color: #555; font-size: 0.9em; }
 .missing { background: #fff6e0; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
@@ -92,15 +93,30 @@ def _inline_png(folder: Path, relative: str) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+def _html_inline(text: str) -> str:
+    """Escaped text with `code` spans and **bold** (the little Markdown the report uses)."""
+    escaped = html.escape(str(text))
+    parts = escaped.split("`")
+    escaped = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    parts = escaped.split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+
+
+#: A cell that reads as a number (``88.96 ± 0.31``, ``+1.20 (2/3 illusion)``, ``–``): right-aligned.
+_NUMERIC_CELL = re.compile(r"[+\-−]?\d[\d.,]*(e[+\-]?\d+)?%?( ± [\d.]+)?( \([^)]*\))?|–|")
+
+
+def _html_cell(value, tag: str = "td") -> str:
+    text = str(value)
+    align = "" if _NUMERIC_CELL.fullmatch(text.strip()) else ' class="text"'
+    return f"<{tag}{align}>{_html_inline(text)}</{tag}>"
+
+
 def _html_text(text: str) -> str:
     """Paragraphs of plain text with `code` spans and **bold** (the little Markdown the report uses)."""
     out = []
     for paragraph in str(text).split("\n\n"):
-        escaped = html.escape(paragraph)
-        parts = escaped.split("`")
-        escaped = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
-        parts = escaped.split("**")
-        escaped = "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+        escaped = _html_inline(paragraph)
         if escaped.lstrip().startswith("- "):
             items = [line.strip()[2:] for line in escaped.splitlines() if line.strip().startswith("- ")]
             out.append("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
@@ -121,8 +137,7 @@ def render_html(title: str, intro: str, sections: list, folder) -> str:
                 if item.title:
                     body.append(f"<h3>{html.escape(item.title)}</h3>")
                 head = "".join(f"<th>{html.escape(str(h))}</th>" for h in item.header)
-                rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                               for row in item.rows)
+                rows = "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in item.rows)
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
                 if item.caption:
                     body.append(f'<div class="caption">{_html_text(item.caption)}</div>')

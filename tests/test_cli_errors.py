@@ -113,6 +113,9 @@ def _dataset_case(case, root):
     if case == "only-empty-texts":
         write_jsonl(test, [{"text": "", "label": 1}, {"text": "  ", "label": 0}])
         return folder, r"split 'test' of '.*' has no non-empty texts"
+    if case == "latin-1-csv":  # a spreadsheet's export: 0xe9 is é in latin-1, invalid in UTF-8
+        (folder / "test.csv").write_bytes("text,label\ngreat film,1\nun caf\xe9 froid,0\n".encode("latin-1"))
+        return folder, r"'.*test\.csv' is not valid UTF-8: byte 0xe9 on line 3; give the file's encoding \(--encoding"
     if case == "broken-validation":
         write_jsonl(test, ROWS)
         write_jsonl(folder / "validation.jsonl", [{"text": "fine", "sentiment": 1}])
@@ -122,7 +125,7 @@ def _dataset_case(case, root):
 
 DATASET_CASES = ["missing-file", "missing-split", "empty-file", "blank-lines-only", "missing-text-column",
                  "missing-label-column", "unknown-string-label", "label-out-of-range", "missing-label-value",
-                 "only-empty-texts"]
+                 "only-empty-texts", "latin-1-csv"]
 
 
 @pytest.mark.parametrize("command", ["audit", "attack"])
@@ -131,6 +134,28 @@ def test_bad_dataset_is_one_line_error(case, command, models, tmp_path, capsys):
     dataset, pattern = _dataset_case(case, tmp_path)
     out = tmp_path / "out"
     assert_one_line_error(command_argv(command, models["tiny"], dataset, out), out, capsys, pattern)
+
+
+@pytest.mark.parametrize("command", ["audit", "attack", "train"])
+def test_unknown_encoding_is_one_line_error(command, models, good_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = (["train", "--dataset", good_data, "--model", models["tiny"], "--out", out, "--no-progress"]
+            if command == "train" else command_argv(command, models["tiny"], good_data, out))
+    assert_one_line_error(argv + ["--encoding", "klingon"], out, capsys, r"unknown text encoding 'klingon'")
+
+
+def test_encoding_lets_a_latin_1_file_through(models, tmp_path):
+    folder = tmp_path / "tweets"
+    folder.mkdir()
+    for split in ("test", "validation"):
+        (folder / f"{split}.csv").write_bytes("text,label\nun caf\xe9 tr\xe8s bon,1\nna\xefve and dull,0\n"
+                                              .encode("latin-1"))
+    out = tmp_path / "out"
+    assert main([str(a) for a in command_argv("audit", models["tiny"], folder, out, "--encoding", "latin-1")]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["provenance"]["test"]["n"] == 2
+    texts = {json.loads(line)["original_text"] for line in (out / "examples.jsonl").read_text().splitlines()}
+    assert "un café très bon" in texts and "naïve and dull" in texts
 
 
 def test_audit_broken_validation_split_is_one_line_error(models, tmp_path, capsys):

@@ -175,8 +175,14 @@ def test_malformed_files(tmp_path):
     with pytest.raises(ValueError, match="line 2 of .*bad.jsonl.* is not valid JSON"):
         load_text_dataset(tmp_path / "bad.jsonl")
     (tmp_path / "latin1.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
-    with pytest.raises(ValueError, match="is not valid UTF-8"):
+    with pytest.raises(ValueError, match="is not valid UTF-8: byte 0xe9 on line 2"):
         load_text_dataset(tmp_path / "latin1.csv")
+    assert load_text_dataset(tmp_path / "latin1.csv", encoding="latin-1").texts == ("café",)
+    (tmp_path / "utf16.jsonl").write_text('{"text": "naïve", "label": 0}\n', encoding="utf-16")
+    assert load_text_dataset(tmp_path / "utf16.jsonl", encoding="utf-16").texts == ("naïve",)
+    with pytest.raises(ValueError, match="is not valid cp1252"):  # 0x81 is undefined in cp1252
+        (tmp_path / "bad1252.csv").write_bytes(b"text,label\nx\x81,1\n")
+        load_text_dataset(tmp_path / "bad1252.csv", encoding="cp1252")
 
 
 def test_missing_column_lists_available(tmp_path):

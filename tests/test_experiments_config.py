@@ -61,6 +61,17 @@ def test_a_valid_config_parses_numbers_written_as_yaml_strings(tmp_path):
     assert grid_size(config) == {"train_cells": 4, "audit_cells": 8, "results": 24}
 
 
+def test_a_dataset_encoding_is_checked_and_keys_only_the_datasets_that_set_it(tmp_path):
+    data = str(tmp_path / "data")
+    plain = parse_sweep_config(_valid(tmp_path)).datasets[0]
+    latin = parse_sweep_config(_valid(tmp_path) | {"datasets": [{"spec": data, "encoding": "Latin-1"}]}).datasets[0]
+    assert plain.encoding is None and "encoding" not in plain.to_dict()  # stores written before keep their keys
+    assert latin.encoding == "iso8859-1" and latin.to_dict()["encoding"] == "iso8859-1"
+    with pytest.raises(SweepConfigError, match="unknown text encoding 'klingon'") as info:
+        parse_sweep_config(_valid(tmp_path) | {"datasets": [{"spec": data, "encoding": "klingon"}]})
+    assert info.value.field == "datasets[0].encoding"
+
+
 @pytest.mark.parametrize("change, field, message", [
     (dict(methods=["standard", "pgdd"]), "methods[1]", "must be one of"),
     (dict(train_temperatures=[1, -2]), "train_temperatures[1]", "finite and > 0"),

@@ -130,3 +130,21 @@ def test_ior_attack_points_image_users_to_the_audit(trained, tmp_path):
     code, _, err = run(["attack", "--model", str(model), "--dataset", str(data), "--attack", "pgd",
                         "--out", str(tmp_path / "o")])
     assert code == 2 and "ior attack runs text attacks" in err and not (tmp_path / "o").exists()
+
+
+def test_fail_on_illusion_exits_3_after_writing_the_report(trained, tmp_path):
+    data, model = trained
+    out = tmp_path / "gate"
+    argv = ["audit", "--model", str(model), "--dataset", str(data), "--serve-temperature", "1e-4", "--names", "cold",
+            "--attack", "pgd", "--piercing", "cal", "--epsilon", "0.3", "--n-examples", "40", "--out", str(out),
+            "--no-progress"]
+    code, _, err = run(argv + ["--fail-on", "gap>100", "illusion"])
+    assert code == 3, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["models"][0]["attacks"]["pgd"]["verdict"] == "illusion of robustness"
+    # Only the condition that holds is named: no gap exceeds 100 points.
+    assert err.startswith("ior: audit failed --fail-on gap>100 illusion: cold pgd: gap +")
+    assert err.count("cold pgd") == 1 and err.rstrip().endswith("(illusion)")
+    # The same audit passes a gate it does not trip.
+    code, _, err = run(argv + ["--fail-on", "gap>100"])
+    assert code == 0, err

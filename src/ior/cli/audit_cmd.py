@@ -28,7 +28,10 @@ Images: --dataset fashion-mnist, mnist, cifar10-samples, a CIFAR-10/100, TinyIma
 or .npz path, and a model trained by `ior train --dataset ... --arch ...` (chosen automatically;
 --modality forces it).
 
-Writes OUT/report.json, OUT/report.md and OUT/examples.jsonl, and prints the table."""
+Writes OUT/report.json, OUT/report.md and OUT/examples.jsonl, and prints the table.
+
+Exit status: 0 audited; 2 bad input (nothing written); 3 a --fail-on condition tripped (the
+report is written first), for CI:  ior audit ... --fail-on illusion"""
 
 
 def register(sub) -> None:
@@ -58,8 +61,23 @@ def register(sub) -> None:
     p.add_argument("--n-bootstrap", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--allow-probabilities", action="store_true",
                    help="audit a model whose outputs already sum to 1 (refused by default)")
+    p.add_argument("--fail-on", nargs="+", type=_fail_on, default=[], metavar="COND",
+                   help="exit with status 3 after writing the report when a condition holds: 'illusion' "
+                        "(any verdict is an illusion of robustness) or 'gap>X' (any IOR gap above X points "
+                        "with a 95%% interval excluding 0, whatever --gap-threshold says)")
     add_image_attack_arguments(p)
     p.set_defaults(handler=run_audit)
+
+
+def _fail_on(text: str):
+    import argparse
+
+    from ior.audit.gate import parse_fail_on
+
+    try:
+        return parse_fail_on(text)
+    except ValueError as exc:  # argparse shows only an ArgumentTypeError's message
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--fail-on ")) from None
 
 
 def run_audit(args) -> int:
@@ -107,7 +125,18 @@ def run_audit(args) -> int:
     markdown = render_markdown(report)
     print(markdown.split("\n## Provenance")[0].rstrip())
     print(f"\nwrote {json_path} and {md_path} ({report['elapsed_seconds']:.0f} s)")
-    return 0
+    return _gate(report, args.fail_on)
+
+
+def _gate(report: dict, conditions) -> int:
+    from ior.audit.gate import EXIT_GATE, gate
+
+    reasons = gate(report, conditions)
+    if not reasons:
+        return 0
+    print(f"ior: audit failed --fail-on {' '.join(c.text for c in conditions)}: " + "; ".join(reasons),
+          file=sys.stderr)
+    return EXIT_GATE
 
 
 def _text_setup(args) -> dict:

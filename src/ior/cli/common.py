@@ -29,6 +29,7 @@ def add_model_and_data(p) -> None:
     p.add_argument("--split", default="test", help="split to attack (default: test)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
+    add_encoding_argument(p)
     p.add_argument("--n-examples", type=int, default=200,
                    help="attack the first N examples of the split (0 = all; default 200)")
     p.add_argument("--max-length", type=int, default=None,
@@ -52,6 +53,12 @@ def add_model_and_data(p) -> None:
                                 "(safetensors), e.g. bert-base-uncased as in the paper")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_encoding_argument(p) -> None:
+    p.add_argument("--encoding", default=None, metavar="CODEC",
+                   help="character encoding of a local CSV/TSV/JSON data file: latin-1, cp1252, utf-16, ... "
+                        "(default: UTF-8, a byte-order mark dropped)")
 
 
 ATTACK_HELP = ("attacks, several at once: bae, textfooler (tf), pwws, deepwordbug (dg); the paper's four "
@@ -125,7 +132,8 @@ def load_split(args, split: str, *, dataset=None):
     from ior.data.loaders import load_text_dataset
 
     data = load_text_dataset(dataset or args.dataset, split, text_column=args.text_column,
-                             label_column=args.label_column, label_names=trained_label_names(args.model))
+                             label_column=args.label_column, label_names=trained_label_names(args.model),
+                             encoding=getattr(args, "encoding", None))
     keep = [i for i, t in enumerate(data.texts) if t.strip()]
     n_empty = len(data) - len(keep)
     if not keep:  # an error, not a warning followed by an error

@@ -24,6 +24,9 @@ def register(sub) -> None:
     build.add_argument("--dataset", default=defaults.dataset,
                        help="training text: a dataset spec with train and validation splits "
                             f"(default: {defaults.dataset})")
+    from ior.cli.common import add_encoding_argument
+
+    add_encoding_argument(build)
     build.add_argument("--wordnet-examples", action="store_true",
                        help="also train on WordNet's example sentences")
     build.add_argument("--steps", type=int, default=defaults.steps,
@@ -64,10 +67,12 @@ def run_build_mlm(args) -> int:
         existing = read_manifest(target)
     except (ValueError, OSError):
         existing = None
-    if existing and not args.force and existing.get("config") == asdict(config):
+    same_text = existing is not None and existing.get("dataset_encoding") == args.encoding
+    if existing and not args.force and existing.get("config") == asdict(config) and same_text:
         manifest, note = existing, " (already built; --force rebuilds)"
     else:
-        manifest, note = build_mlm(config, out=target, cache=args.cache, progress=not args.no_progress), ""
+        manifest, note = build_mlm(config, out=target, cache=args.cache, progress=not args.no_progress,
+                                  encoding=args.encoding), ""
     accuracy = manifest["fill_mask_accuracy"]
     print(f"masked LM: {target}{note}")
     print(f"held-out fill-mask accuracy ({accuracy['n']} masked words): top-1 {accuracy['top1']:.1%}, "

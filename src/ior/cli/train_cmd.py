@@ -8,6 +8,7 @@ import logging
 import warnings
 from pathlib import Path
 
+from ior.cli.common import add_encoding_argument
 from ior.training.config import DDI_NORMALIZATIONS, METHODS, PRESETS
 from ior.training.images import IMAGE_METHODS, IMAGE_PRESETS, OPTIMIZERS
 
@@ -28,6 +29,7 @@ def register(sub) -> None:
                    "a save_to_disk folder, or hf:NAME (default: rt)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
+    add_encoding_argument(p)
     p.add_argument("--out", required=True, help="output folder for the trained model")
     p.add_argument("--preset", choices=sorted(set(PRESETS) | set(IMAGE_PRESETS)), default="cpu",
                    help="text: paper = Appendix D (lr 1e-5, batch 8, 5 epochs); cpu = minutes on 2 cores "
@@ -147,7 +149,7 @@ def run_train(args) -> int:
     if unused:
         warnings.warn(f"ignoring {', '.join(unused)}: not used by --method {config.method}")
     out = check_out_dir(args.out)
-    kw = dict(text_column=args.text_column, label_column=args.label_column)
+    kw = dict(text_column=args.text_column, label_column=args.label_column, encoding=args.encoding)
     train_data = load_text_dataset(args.dataset, "train", **kw)
     existing = trained_config(out)
     # Same configuration is not enough: the files behind --dataset may have changed since.

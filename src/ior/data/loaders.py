@@ -30,7 +30,7 @@ import numpy as np
 
 from ior.data.cache import read_manifest, sha256_file
 from ior.data.labels import encode_labels
-from ior.data.readers import find_split_file, is_saved_hf_dataset, read_hf_columns, read_table
+from ior.data.readers import check_encoding, find_split_file, is_saved_hf_dataset, read_hf_columns, read_table
 from ior.data.rotten_tomatoes import LABEL_NAMES as RT_LABEL_NAMES
 from ior.data.rotten_tomatoes import SPLITS as RT_SPLITS
 from ior.data.rotten_tomatoes import rt_dir
@@ -243,6 +243,7 @@ def load_text_dataset(
     label_column: str = "label",
     label_names: Sequence[str] | None = None,
     cache: str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
 ) -> TextDataset:
     """Load one split of a text classification dataset (see the module docstring for ``spec``).
 
@@ -259,6 +260,8 @@ def load_text_dataset(
         ClassLabel names of an HF dataset, else the sorted unique string labels.
     cache : str or os.PathLike, optional
         Cache root for ``"rt"`` (see :func:`ior.data.cache.cache_dir`).
+    encoding : str, optional
+        Character encoding of a local CSV/TSV/JSON file (``latin-1``, ``cp1252``, ...); default UTF-8.
 
     Returns
     -------
@@ -280,6 +283,7 @@ def load_text_dataset(
             raise ValueError(f"{argument} must be a non-empty str; got {value!r}")
     if text_pair_column is not None and (not isinstance(text_pair_column, str) or not text_pair_column):
         raise ValueError(f"text_pair_column must be a non-empty str or None; got {text_pair_column!r}")
+    check_encoding(encoding)
     columns = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
 
     if isinstance(spec, str) and spec.strip().lower() in RT_ALIASES:
@@ -291,13 +295,13 @@ def load_text_dataset(
         if is_saved_hf_dataset(path):
             return _load_saved_hf(path, split, label_names=label_names, **columns)
         file = find_split_file(path, split)
-        return _build(read_table(file), name=path.name, split=split, source=repr(str(file)),
+        return _build(read_table(file, encoding=encoding), name=path.name, split=split, source=repr(str(file)),
                       label_names=label_names, **columns)
     if not path.exists():
         raise ValueError(
             f"dataset not found: {str(spec)!r} is not 'rt', 'hf:NAME[:CONFIG]', an existing file or a directory"
         )
-    return _build(read_table(path), name=path.stem, split=split, source=repr(str(path)),
+    return _build(read_table(path, encoding=encoding), name=path.stem, split=split, source=repr(str(path)),
                   label_names=label_names, **columns)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "SPLIT_FILE_SUFFIXES",
     "SUPPORTED_SUFFIXES",
+    "check_encoding",
     "find_split_file",
     "is_saved_hf_dataset",
     "read_hf_columns",
@@ -33,7 +34,7 @@ SPLIT_FILE_SUFFIXES: tuple[str, ...] = SUPPORTED_SUFFIXES
 Columns = dict[str, list[Any]]
 
 
-def read_table(path: str | os.PathLike[str]) -> Columns:
+def read_table(path: str | os.PathLike[str], *, encoding: str | None = None) -> Columns:
     """Read a local table file into columns, dispatching on its suffix.
 
     ``.csv`` is read with standard CSV quoting; ``.tsv`` is split on tabs with
@@ -41,6 +42,9 @@ def read_table(path: str | os.PathLike[str]) -> Columns:
     ``.json`` hold one JSON object per line (a ``.json`` file holding a single
     top-level array of objects is accepted too); ``.parquet`` is read with
     pyarrow.
+
+    ``encoding`` is the text files' character encoding (any Python codec name, e.g. ``latin-1`` or
+    ``cp1252``); None reads UTF-8, a byte-order mark dropped. Parquet ignores it.
 
     Raises
     ------
@@ -56,32 +60,49 @@ def read_table(path: str | os.PathLike[str]) -> Columns:
         )
     if not file.is_file():
         raise ValueError(f"dataset file not found: {str(file)!r}")
+    encoding = check_encoding(encoding)
     if file.stat().st_size == 0:
         raise ValueError(f"empty file: {str(file)!r}")
     if suffix == ".csv":
-        columns = _read_delimited(file, delimiter=",", quoting=csv.QUOTE_MINIMAL)
+        columns = _read_delimited(file, delimiter=",", quoting=csv.QUOTE_MINIMAL, encoding=encoding)
     elif suffix == ".tsv":
-        columns = _read_delimited(file, delimiter="\t", quoting=csv.QUOTE_NONE)
+        columns = _read_delimited(file, delimiter="\t", quoting=csv.QUOTE_NONE, encoding=encoding)
     elif suffix == ".parquet":
         columns = _read_parquet(file)
     else:
-        columns = _read_json_lines(file)
+        columns = _read_json_lines(file, encoding=encoding)
     if not columns or not len(next(iter(columns.values()))):
         raise ValueError(f"no rows in {str(file)!r}")
     return columns
 
 
-def _read_text(file: Path) -> str:
+def check_encoding(encoding: str | None) -> str | None:
+    """``encoding`` if Python knows the codec (None stays None: UTF-8); a one-line ValueError if not."""
+    if encoding is None:
+        return None
+    import codecs
+
     try:
-        # utf-8-sig drops the byte-order mark spreadsheet programs like to add.
-        return file.read_text(encoding="utf-8-sig")
+        return codecs.lookup(str(encoding)).name
+    except LookupError:
+        raise ValueError(f"unknown text encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
+
+
+def _read_text(file: Path, encoding: str | None = None) -> str:
+    # utf-8-sig drops the byte-order mark spreadsheet programs like to add.
+    codec = "utf-8-sig" if encoding in (None, "utf-8") else encoding
+    try:
+        return file.read_text(encoding=codec)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{str(file)!r} is not valid UTF-8: {exc}") from None
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ValueError(f"{str(file)!r} is not valid {'UTF-8' if codec == 'utf-8-sig' else encoding}: byte "
+                         f"0x{exc.object[exc.start]:02x} on line {line}; give the file's encoding "
+                         f"(--encoding latin-1, cp1252, ...)") from None
 
 
-def _read_delimited(file: Path, *, delimiter: str, quoting: int) -> Columns:
+def _read_delimited(file: Path, *, delimiter: str, quoting: int, encoding: str | None = None) -> Columns:
     # newline="" lets csv see "\r\n" and quoted newlines untouched, as the csv docs ask.
-    source = io.StringIO(_read_text(file), newline="")
+    source = io.StringIO(_read_text(file, encoding), newline="")
     reader = csv.reader(source, delimiter=delimiter, quoting=quoting, strict=True)
     try:
         header = next(reader, None)
@@ -109,8 +130,8 @@ def _read_delimited(file: Path, *, delimiter: str, quoting: int) -> Columns:
     return columns
 
 
-def _read_json_lines(file: Path) -> Columns:
-    text = _read_text(file)
+def _read_json_lines(file: Path, *, encoding: str | None = None) -> Columns:
+    text = _read_text(file, encoding)
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:

@@ -82,7 +82,8 @@ class DatasetSpec:
     a local file or folder of split files). ``splits`` maps train/validation/test to the source's split
     names (a hub split may be a slice such as ``train[:90%]``). Pair tasks give ``text_pair_column``:
     the two segments are joined with ``pair_separator`` into one text, which the attacks may perturb
-    anywhere (as TextAttack perturbs both columns of a pair by default).
+    anywhere (as TextAttack perturbs both columns of a pair by default). ``encoding`` is a local
+    file's character encoding (default UTF-8).
     """
 
     spec: str
@@ -92,6 +93,7 @@ class DatasetSpec:
     label_column: str = "label"
     pair_separator: str = " [SEP] "
     splits: tuple[tuple[str, str], ...] = (("train", "train"), ("validation", "validation"), ("test", "test"))
+    encoding: str | None = None
 
     def __post_init__(self):
         if not self.name:
@@ -111,7 +113,8 @@ class DatasetSpec:
     def to_dict(self) -> dict:
         return {"spec": self.spec, "name": self.name, "text_column": self.text_column,
                 "text_pair_column": self.text_pair_column, "label_column": self.label_column,
-                "pair_separator": self.pair_separator, "splits": dict(self.splits)}
+                "pair_separator": self.pair_separator, "splits": dict(self.splits)} \
+            | ({"encoding": self.encoding} if self.encoding else {})  # absent by default: cell keys unchanged
 
 
 def default_dataset_name(spec: str) -> str:
@@ -137,6 +140,13 @@ def _dataset(value, path: str) -> DatasetSpec:
         if key in data:
             kwargs[key] = string(data[key], join(path, key)) if key != "pair_separator" \
                 else typed(data[key], "str", join(path, key))
+    if data.get("encoding") is not None:
+        from ior.data.readers import check_encoding
+
+        try:
+            kwargs["encoding"] = check_encoding(string(data["encoding"], join(path, "encoding")))
+        except ValueError as exc:
+            raise SweepConfigError(join(path, "encoding"), str(exc)) from None
     if data.get("text_pair_column") is not None:
         kwargs["text_pair_column"] = string(data["text_pair_column"], join(path, "text_pair_column"))
     if "splits" in data:

@@ -60,7 +60,7 @@ def load_split(dataset: DatasetSpec, split: str, *, label_names=None):
 
     data = load_text_dataset(dataset.spec, dataset.split_names[split], text_column=dataset.text_column,
                              text_pair_column=dataset.text_pair_column, label_column=dataset.label_column,
-                             label_names=label_names)
+                             label_names=label_names, encoding=dataset.encoding)
     return _join_pairs(data, dataset.pair_separator)
 
 

@@ -111,11 +111,11 @@ class MLMBuildConfig:
                 raise ValueError(f"{name} must be a non-empty str, got {value!r}")
 
 
-def _training_text(config: MLMBuildConfig, cache) -> tuple[list[str], list[str]]:
+def _training_text(config: MLMBuildConfig, cache, encoding=None) -> tuple[list[str], list[str]]:
     from ior.data.loaders import load_text_dataset
 
     train, held_out = (
-        [t for t in load_text_dataset(config.dataset, split, cache=cache).texts if t.strip()]
+        [t for t in load_text_dataset(config.dataset, split, cache=cache, encoding=encoding).texts if t.strip()]
         for split in ("train", "validation"))
     if config.wordnet_examples:
         from ior.data.wordnet import load_wordnet
@@ -219,8 +219,13 @@ def _prepare_model(config: MLMBuildConfig, encoder: str):
 
 
 def build_mlm(config: MLMBuildConfig | None = None, *, out: str | os.PathLike[str] | None = None,
-              cache: str | os.PathLike[str] | None = None, progress: bool = True) -> dict:
+              cache: str | os.PathLike[str] | None = None, progress: bool = True,
+              encoding: str | None = None) -> dict:
     """Train the MLM and save an HF masked-LM folder (safetensors) with a manifest.
+
+    ``encoding`` is the character encoding of a local ``config.dataset`` file (default UTF-8); it
+    does not change what is built from the same text, so it is recorded beside the configuration
+    (``dataset_encoding``), not in it.
 
     Returns the manifest: configuration, parameter counts, timings, ``fill_mask_accuracy`` on
     the held-out split and ``unigram_baseline``, the same measure for a context-free model that
@@ -243,7 +248,7 @@ def build_mlm(config: MLMBuildConfig | None = None, *, out: str | os.PathLike[st
     if tokenizer.mask_token_id is None:
         raise ValueError(f"the tokenizer of {encoder!r} has no mask token")
     model, fresh_head, head_params, encoder_params = _prepare_model(config, encoder)
-    train_texts, held_out = _training_text(config, cache)
+    train_texts, held_out = _training_text(config, cache, encoding)
     corpus = _encode_corpus(tokenizer, train_texts, config.max_length)
     if not corpus or not held_out:
         raise ValueError(f"dataset {config.dataset!r} has no usable train or validation text")
@@ -288,6 +293,7 @@ def build_mlm(config: MLMBuildConfig | None = None, *, out: str | os.PathLike[st
     manifest = {
         "resource": "masked-lm",
         "config": dataclasses.asdict(config),
+        "dataset_encoding": encoding,
         "encoder": {"path": encoder, "weights_sha256": weights_sha256(encoder)},
         "head": "BertOnlyMLMHead, decoder tied to the frozen input embeddings",
         "head_was_initialised": fresh_head,

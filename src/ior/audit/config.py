@@ -34,6 +34,9 @@ class AuditConfig:
         (DeepWordBug for text, as in the paper; PGD on the cross-entropy for images).
     opt_maxiter : int
         Brent iterations for ``opt``.
+    opt_stop : {"plateau", "maxiter"}
+        ``plateau`` (default) ends ``opt`` early on a flat minimum of Q(T) or at Q = 0
+        (:mod:`ior.calibration.adversarial_temperature`); ``maxiter`` runs the paper's search to the end.
     piercings : tuple of str
         Which piercings to run, among "cal" and "opt".
     gap_threshold : float
@@ -57,6 +60,7 @@ class AuditConfig:
     n_opt: int = 100
     opt_attack: str | None = None
     opt_maxiter: int = 10
+    opt_stop: str = "plateau"
     piercings: tuple[str, ...] = ("cal", "opt")
     gap_threshold: float = 3.0
     zeta_threshold: float = 1e-4
@@ -72,6 +76,8 @@ class AuditConfig:
         object.__setattr__(self, "piercings", tuple(self.piercings))
         if not self.attacks:
             raise ValueError("attacks must name at least one attack")
+        if self.opt_stop not in ("plateau", "maxiter"):
+            raise ValueError(f"opt_stop must be 'plateau' or 'maxiter', got {self.opt_stop!r}")
         unknown = sorted(set(self.piercings) - {"cal", "opt"})
         if unknown:
             raise ValueError(f"piercings must be among ['cal', 'opt'], got {unknown}")

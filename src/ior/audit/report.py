@@ -118,7 +118,10 @@ def render_markdown(report: dict) -> str:
         for name, opt in opt_rows:
             points = ", ".join(f"Q({e['temperature']:.3g})={100 * e['adversarial_accuracy']:.1f}"
                                for e in opt["evaluations"])
-            lines.append(f"- **{name}** ({opt['attack']}, {opt['method']}): {points}")
+            stopped = {"floor": "stopped at Q = 0", "plateau": "stopped on a plateau",
+                       "converged": "converged", "maxiter": "ran to --opt-maxiter"}.get(opt.get("stopped"), "")
+            lines.append(f"- **{name}** ({opt['attack']}, {opt['method']}, {len(opt['evaluations'])} attack runs"
+                         f"{', ' + stopped if stopped else ''}): {points}")
     prov = report["provenance"]
     lines += ["", "## Provenance", "", "```json", json.dumps(prov, indent=2, sort_keys=True, default=str), "```",
               "", f"Elapsed: {report['elapsed_seconds']:.0f} s", ""]

@@ -149,7 +149,7 @@ class Auditor:
             opt_summary = {
                 "temperature": search.temperature_, "attack": self.opt_attack,
                 "validation_adversarial_accuracy": search.adversarial_accuracy_, "method": search.method_,
-                "bracket_log10": list(search.bracket_),
+                "bracket_log10": list(search.bracket_), "stopped": search.stopped_,
                 "evaluations": [{"temperature": e.temperature, "adversarial_accuracy": e.adversarial_accuracy}
                                 for e in search.evaluations_],
             }
@@ -243,7 +243,7 @@ class Auditor:
             scaled = TemperatureScaled(self.served, temperature)
             return self._attack(attack, scaled, inputs, labels, correct, f"opt T={temperature:.3g}").accuracy
 
-        return AdversarialTemperatureSearch(maxiter=cfg.opt_maxiter).fit(objective)
+        return AdversarialTemperatureSearch(maxiter=cfg.opt_maxiter, stop=cfg.opt_stop).fit(objective)
 
     def _attack(self, attack, model, inputs, labels, clean_correct, stage) -> Robustness:
         desc = f"T_d={self.config.serve_temperature:g} {attack} {stage}"

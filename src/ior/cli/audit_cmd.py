@@ -53,6 +53,9 @@ def register(sub) -> None:
     p.add_argument("--n-opt", type=int, default=100,
                    help="validation examples attacked for every evaluation of Q(T) in opt (default 100)")
     p.add_argument("--opt-maxiter", type=int, default=10, help="Brent iterations for opt (default 10)")
+    p.add_argument("--opt-stop", choices=["plateau", "maxiter"], default="plateau",
+                   help="plateau (default): end opt once Q(T) reaches 0 or three evaluations share its lowest "
+                        "value across a decade of T (a flat minimum; see README); maxiter: the paper's full search")
     p.add_argument("--piercing", nargs="*", choices=["cal", "opt"], default=["cal", "opt"],
                    help="piercings to run (default: cal opt; none: served only)")
     p.add_argument("--gap-threshold", type=float, default=3.0, help="verdict threshold in points (default 3)")
@@ -96,7 +99,7 @@ def run_audit(args) -> int:
     attacks = setup["attacks"]
     configs = [AuditConfig(serve_temperature=t, attacks=attacks, n_examples=args.n_examples or None,
                            n_calibration=args.n_calibration or None, n_opt=args.n_opt,
-                           opt_maxiter=args.opt_maxiter, piercings=tuple(args.piercing),
+                           opt_maxiter=args.opt_maxiter, opt_stop=args.opt_stop, piercings=tuple(args.piercing),
                            gap_threshold=args.gap_threshold, zeta_threshold=args.zeta_threshold,
                            n_bootstrap=args.n_bootstrap, seed=args.seed,
                            allow_probabilities=args.allow_probabilities)

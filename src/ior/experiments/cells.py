@@ -177,6 +177,7 @@ def _audit(spec: dict, out: Path) -> dict:
     settings = dict(spec["audit"])
     image = spec.get("modality") == "image"
     score, budgets = settings.pop("score", None), settings.pop("attack", None)
+    settings.setdefault("opt_stop", "maxiter")  # a key without it was planned before the plateau rule
     if image:
         test, validation, n_empty_test, n_empty_val = splits["test"], splits["validation"], 0, 0
     else:

@@ -187,6 +187,8 @@ class _Planner:
         # The key records the attack that runs: the modality's default when the config names none.
         full["opt_attack"] = full["opt_attack"] or DEFAULT_OPT_ATTACKS[self.config.modality]
         settings = {k: v for k, v in full.items() if k not in GRID_AUDIT_FIELDS}
+        if settings["opt_stop"] == "maxiter":  # the search before the plateau rule: the keys it had then
+            del settings["opt_stop"]
         if self.config.modality == "image":  # epsilon None: the dataset's default, fixed by its spec
             return settings | {"attack": self.config.attack_settings}
         return settings | {"score": self.config.score}

@@ -168,8 +168,12 @@ class Attack:
         *,
         progress: bool = True,
         desc: str = "attack",
+        start: int = 0,
     ) -> list[AttackResult]:
-        """Attack every example; example ``i`` uses random stream ``i``.
+        """Attack every example; example ``i`` uses random stream ``start + i``.
+
+        ``start`` is the position of ``texts[0]`` in a larger dataset: a shard attacked with its
+        offset gets exactly the outcomes the whole dataset attacked at once gives its examples.
 
         A tqdm bar labelled ``desc`` (when ``progress``) shows the running attack success
         rate. Empty or
@@ -184,7 +188,7 @@ class Attack:
         bar = tqdm(total=len(texts), desc=desc, disable=not progress, leave=False)
         try:
             for i, (text, label) in enumerate(zip(texts, labels)):
-                result = self._attack_one(text, label, i, warn_empty=False)
+                result = self._attack_one(text, label, start + i, warn_empty=False)
                 results.append(result)
                 if result.outcome is not Outcome.SKIPPED:
                     attacked += 1

@@ -242,9 +242,16 @@ class ImageAttackSuite:
                                 seed=seed, loss="margin"),
         ])
 
-    def run(self, name: str, model, inputs, labels, *, desc: str = "attack") -> list[ImageAttackResult]:
-        """Attack every correctly classified image of ``inputs`` [N, C, H, W] on ``model`` (served)."""
+    def run(self, name: str, model, inputs, labels, *, desc: str = "attack",
+            offset: int = 0) -> list[ImageAttackResult]:
+        """Attack every correctly classified image of ``inputs`` [N, C, H, W] on ``model`` (served).
+
+        ``offset`` is the position of ``inputs[0]`` in the whole set, a multiple of ``batch_size``: a
+        shard of whole batches gets the seeds, hence the outcomes, those batches get unsharded.
+        """
         name = self.canonical(name)
+        if offset % self.config.batch_size:
+            raise ValueError(f"offset {offset} is not a multiple of the attack batch size {self.config.batch_size}")
         images = _as_images(inputs)
         labels = _as_labels(labels, len(images), self.num_labels)
         counting = _Counting(torch_module_of(model))
@@ -254,7 +261,8 @@ class ImageAttackSuite:
         for batch in tqdm(range(n_batches), desc=desc, disable=not self.progress, unit="batch", leave=False):
             lo = batch * self.config.batch_size
             results.extend(self._run_batch(attack, counting, images[lo:lo + self.config.batch_size],
-                                           labels[lo:lo + self.config.batch_size], self.config.seed + batch))
+                                           labels[lo:lo + self.config.batch_size],
+                                           self.config.seed + offset // self.config.batch_size + batch))
         return results
 
     def _run_batch(self, attack, counting, x, y, seed) -> list[ImageAttackResult]:

@@ -111,9 +111,12 @@ class TextAttackSuite:
             kwargs["wordnet"] = self._wordnet_for(name)
         return get_recipe(name).build(model, **kwargs)
 
-    def run(self, name: str, model, inputs, labels, *, desc: str = "attack") -> list[AttackResult]:
+    def run(self, name: str, model, inputs, labels, *, desc: str = "attack", offset: int = 0) -> list[AttackResult]:
+        """Attack ``inputs``; ``offset`` is the position of ``inputs[0]`` in the whole set (a shard's
+        examples draw the random streams they would draw unsharded)."""
         attack = self.build(name, model)
-        return attack.attack_dataset(list(inputs), [int(y) for y in labels], progress=self.progress, desc=desc)
+        return attack.attack_dataset(list(inputs), [int(y) for y in labels], progress=self.progress, desc=desc,
+                                     start=offset)
 
     def adversarial_inputs(self, results) -> list[str]:
         return [r.adversarial_text for r in results]

@@ -68,6 +68,15 @@ def register(sub) -> None:
                    help="exit with status 3 after writing the report when a condition holds: 'illusion' "
                         "(any verdict is an illusion of robustness) or 'gap>X' (any IOR gap above X points "
                         "with a 95%% interval excluding 0, whatever --gap-threshold says)")
+    scale = p.add_argument_group("scale (outcomes identical to one process, example by example)")
+    scale.add_argument("--workers", type=int, default=1,
+                       help="split every attack run's examples over N worker processes with one torch thread "
+                            "each (default 1: this process); cal and opt are computed once, here")
+    scale.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local (default): processes on this machine; ray: Ray actors")
+    scale.add_argument("--address", default=None,
+                       help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default a local Ray. Every "
+                            "node needs ior installed and the model, data and resources at the same paths")
     add_image_attack_arguments(p)
     p.set_defaults(handler=run_audit)
 
@@ -94,6 +103,10 @@ def run_audit(args) -> int:
     names = args.names or [f"T_d={t:g}" for t in args.serve_temperature]
     if len(names) != len(args.serve_temperature):
         raise ValueError(f"--names gives {len(names)} names for {len(args.serve_temperature)} serving temperatures")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.address is not None and args.executor != "ray":
+        raise ValueError("--address needs --executor ray")
     modality = modality_for(args.modality, dataset=args.dataset, model=args.model)
     setup = _image_setup(args) if modality == "image" else _text_setup(args)
     attacks = setup["attacks"]
@@ -105,11 +118,22 @@ def run_audit(args) -> int:
                            allow_probabilities=args.allow_probabilities)
                for t in args.serve_temperature]
     classifier, suite, test, val = setup["classifier"], setup["suite"], setup["test"], setup["val"]
+    sharded = None
+    if args.workers > 1 or args.executor == "ray":
+        from ior.audit.sharding import ShardedSuite
+
+        sharded = ShardedSuite(suite, classifier, model_recipe=setup["model_recipe"],
+                               suite_recipe=setup["suite_recipe"], workers=args.workers, executor=args.executor,
+                               address=args.address, progress=not args.no_progress)
     audits = []
-    for name, config in zip(names, configs):
-        auditor = Auditor(classifier, suite, config, progress=not args.no_progress)
-        audits.append(auditor.run(setup["test_inputs"], setup["test_labels"], setup["val_inputs"],
-                                  setup["val_labels"], name=name))
+    try:
+        for name, config in zip(names, configs):
+            auditor = Auditor(classifier, sharded or suite, config, progress=not args.no_progress)
+            audits.append(auditor.run(setup["test_inputs"], setup["test_labels"], setup["val_inputs"],
+                                      setup["val_labels"], name=name))
+    finally:
+        if sharded is not None:
+            sharded.close()
     provenance = {
         "command": "ior audit",
         "modality": modality,
@@ -120,7 +144,8 @@ def run_audit(args) -> int:
         "subset_sizes": {"test": len(test), "calibration": min(len(val), args.n_calibration or len(val)),
                          "opt": min(len(val), args.n_opt)},
         "recipes": {a: suite.hyperparameters(a) for a in attacks},
-        "forward_passes": classifier.forward_count,
+        "forward_passes": classifier.forward_count + (sharded.worker_forward_passes if sharded else 0),
+        "workers": {"n": args.workers, "executor": args.executor} if sharded else {"n": 1, "executor": "this process"},
     }
     report = build_report(audits, provenance=provenance, elapsed_seconds=time.time() - started)
     examples = [e for a in audits for e in a.examples]
@@ -152,9 +177,16 @@ def _text_setup(args) -> dict:
     if args.piercing and val.fingerprint() == full_test.fingerprint():
         print("ior: warning: the validation split is the test split; cal/opt are fitted on test data",
               file=sys.stderr)
+    from ior.audit.sharding import Recipe
+    from ior.cli.common import text_suite_options
+
     classifier = load_classifier(args, test.num_labels)
     suite = attack_suite(args)
+    model_recipe = Recipe("ior.models.victim:TextClassifier.from_pretrained",
+                          {"path": str(args.model), "max_length": classifier.max_length, "batch_size": args.batch_size})
+    suite_recipe = Recipe("ior.cli.common:text_suite", dict(text_suite_options(args), progress=False))
     return {"attacks": attacks, "classifier": classifier, "suite": suite, "test": test, "val": val,
+            "model_recipe": model_recipe, "suite_recipe": suite_recipe,
             "test_inputs": list(test.texts), "test_labels": list(test.labels),
             "val_inputs": list(val.texts), "val_labels": list(val.labels),
             "provenance": {"score": args.score, "model": model_provenance(args, classifier),
@@ -172,15 +204,21 @@ def _image_setup(args) -> dict:
         print("ior: warning: the validation split is the test split; cal/opt are fitted on test data",
               file=sys.stderr)
     classifier = load_image_classifier(args.model, num_labels=test.num_labels, batch_size=args.batch_size)
-    suite = image_attack_suite(dataset_name=test.name, input_shape=test.images.shape[1:], num_labels=test.num_labels,
-                               epsilon=args.epsilon, pgd_steps=args.pgd_steps, pgd_step_size=args.pgd_step_size,
-                               apgd_steps=args.apgd_steps, square_queries=args.square_queries,
-                               batch_size=args.attack_batch_size, seed=args.seed, progress=not args.no_progress)
+    from ior.audit.sharding import Recipe
+
+    suite_options = dict(dataset_name=test.name, input_shape=tuple(test.images.shape[1:]), num_labels=test.num_labels,
+                         epsilon=args.epsilon, pgd_steps=args.pgd_steps, pgd_step_size=args.pgd_step_size,
+                         apgd_steps=args.apgd_steps, square_queries=args.square_queries,
+                         batch_size=args.attack_batch_size, seed=args.seed)
+    suite = image_attack_suite(**suite_options, progress=not args.no_progress)
     attacks = tuple(dict.fromkeys(suite.canonical(a) for a in args.attack or ("pgd", "apgd-dlr")))
     model_info = {"path": str(args.model), "weights_sha256": classifier.weights_hash,
                   "num_labels": classifier.num_labels, "ior_config": json.loads(
                       (Path(args.model) / "ior_config.json").read_text())}
     return {"attacks": attacks, "classifier": classifier, "suite": suite, "test": test, "val": val,
+            "model_recipe": Recipe("ior.modality:load_image_classifier", {"model": str(args.model),
+                                   "num_labels": test.num_labels, "batch_size": args.batch_size}),
+            "suite_recipe": Recipe("ior.modality:image_attack_suite", dict(suite_options, progress=False)),
             "test_inputs": test.images, "test_labels": test.labels, "val_inputs": val.images,
             "val_labels": val.labels,
             "provenance": {"model": model_info, "attack_config": suite.config.to_dict(),

@@ -89,25 +89,40 @@ def attack_suite(args):
 
     Resource paths are checked here, so a typo fails before any model is loaded.
     """
-    from ior.attacks.suite import TextAttackSuite
+    return text_suite(**text_suite_options(args), progress=not args.no_progress)
 
-    resources = {}
-    for option, key in (("word_embeddings", "embedding"), ("sentence_encoder", "encoder"), ("masked_lm", "masked_lm")):
+
+def text_suite_options(args) -> dict:
+    """The picklable options :func:`text_suite` builds the command line's suite from (paths checked)."""
+    options = {"seed": args.seed, "score": args.score}
+    for option in ("word_embeddings", "sentence_encoder", "masked_lm"):
         path = getattr(args, option, None)
         if path is None:
             continue
         if not Path(path).expanduser().exists():
             raise ValueError(f"--{option.replace('_', '-')}: no such file or folder {path!r}")
-        resources[key] = Path(path).expanduser()
-    if "embedding" in resources:
+        options[option] = str(Path(path).expanduser())
+    return options
+
+
+def text_suite(*, seed=0, score="probability", word_embeddings=None, sentence_encoder=None, masked_lm=None,
+               progress=True):
+    """A :class:`~ior.attacks.suite.TextAttackSuite` with resources loaded from paths (sharded audits
+    build each worker's suite with this)."""
+    from ior.attacks.suite import TextAttackSuite
+
+    resources = {}
+    if word_embeddings is not None:
         from ior.resources.counterfitted import load_word_embedding
 
-        resources["embedding"] = load_word_embedding(resources["embedding"])
-    if "encoder" in resources:
+        resources["embedding"] = load_word_embedding(Path(word_embeddings))
+    if sentence_encoder is not None:
         from ior.resources.sentence_encoder import MeanPoolingEncoder
 
-        resources["encoder"] = MeanPoolingEncoder(resources["encoder"])
-    return TextAttackSuite(seed=args.seed, score=args.score, progress=not args.no_progress, **resources)
+        resources["encoder"] = MeanPoolingEncoder(Path(sentence_encoder))
+    if masked_lm is not None:
+        resources["masked_lm"] = Path(masked_lm)
+    return TextAttackSuite(seed=seed, score=score, progress=progress, **resources)
 
 
 def trained_label_names(model) -> tuple[str, ...] | None:

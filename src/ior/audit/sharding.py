@@ -1,0 +1,255 @@
+"""One audit on several cores or Ray workers: every attack run's examples split into shards.
+
+The audit (:class:`ior.audit.run.Auditor`) stays in the driver: clean metrics, ``cal`` (one fit),
+``opt`` (one search, whose every Q(T) is a sharded attack run), re-scoring and the report. Only the
+attack runs leave it. :class:`ShardedSuite` has the attack-suite protocol, so the audit cannot tell
+it from the suite it wraps; its ``run`` cuts the examples into chunks and hands chunk ``c`` to
+worker ``c mod N``.
+
+Why the outcomes are the ones one process gets, example by example:
+
+* randomness is per example (text: stream ``[seed, index]``; images: batch ``b`` seeded ``seed + b``),
+  and a chunk is attacked with its offset in the whole set, so it draws what it would unsharded
+  (image chunks are whole attack batches for the same reason);
+* chunks are pinned (chunk ``c`` always goes to worker ``c mod N``), so a text classifier's logits
+  cache in a worker holds, for its examples, what the single process's cache held: the candidates of
+  the served run are cached when the ``cal`` and ``opt`` runs query them again;
+* the driver sends each chunk the logits it already computed for those inputs (the clean pass), so
+  the original texts are scored in the same batches as unsharded (batch composition moves float32
+  logits by ~1e-7, which can break a tie differently).
+
+Workers build the model and the suite once, from picklable :class:`Recipe` objects, with one torch
+thread each by default; a worker is a spawned process (``executor="local"``) or a Ray actor
+(``executor="ray"``, a local instance or ``address`` of a running cluster whose nodes have ``ior``
+and see the same paths).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import importlib
+import math
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ior.models.temperature import TemperatureScaled, temperature_chain
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A picklable way to build an object in a worker: ``module:function`` and its keyword arguments."""
+
+    target: str
+    kwargs: dict = field(default_factory=dict)
+
+    def build(self):
+        module, _, path = self.target.partition(":")
+        target = importlib.import_module(module)
+        for name in path.split("."):  # a function, or Class.classmethod
+            target = getattr(target, name)
+        return target(**self.kwargs)
+
+
+class ShardWorker:
+    """Holds one model and one suite in a worker process and attacks chunks with them."""
+
+    def __init__(self, model: Recipe, suite: Recipe, threads: int = 1):
+        import torch
+
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        torch.set_num_threads(int(threads))
+        self.model = model.build()
+        self.suite = suite.build()
+
+    def run(self, name, temperatures, inputs, labels, offset, known_logits=None):
+        """Attack one chunk on the model re-wrapped in the driver's temperatures (innermost first)."""
+        cache = getattr(self.model, "_cache", None)
+        if cache is not None and known_logits is not None:
+            for text, row in zip(inputs, known_logits):
+                cache.setdefault(text, row)
+        served = self.model
+        for temperature in reversed(temperatures):
+            served = TemperatureScaled(served, temperature)
+        before = getattr(self.model, "forward_count", 0)
+        results = self.suite.run(name, served, inputs, labels, desc="shard", offset=offset)
+        return results, getattr(self.model, "forward_count", 0) - before
+
+
+_WORKER: ShardWorker | None = None
+
+
+def _init_local(model: Recipe, suite: Recipe, threads: int, parent_pid: int) -> None:
+    from ior.experiments.executors import _init_worker
+
+    _init_worker(parent_pid)  # exits with the driver, quiet libraries
+    global _WORKER
+    _WORKER = ShardWorker(model, suite, threads)
+
+
+def _run_local(*args):
+    return _WORKER.run(*args)
+
+
+class _LocalWorker:
+    """One spawned process holding a :class:`ShardWorker` (a pool of one: tasks stay pinned to it)."""
+
+    def __init__(self, model, suite, threads):
+        self._pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init_local,
+                                            initargs=(model, suite, threads, os.getpid()))
+
+    def submit(self, *args) -> cf.Future:
+        return self._pool.submit(_run_local, *args)
+
+    def close(self):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _RayWorker:
+    """One Ray actor holding a :class:`ShardWorker`."""
+
+    def __init__(self, actor_class, model, suite, threads):
+        self._actor = actor_class.options(num_cpus=threads).remote(model, suite, threads)
+
+    def submit(self, *args) -> cf.Future:
+        return self._actor.run.remote(*args).future()
+
+    def close(self):
+        import ray
+
+        ray.kill(self._actor)
+
+
+class ShardedSuite:
+    """An attack suite whose runs are split over ``workers`` processes or Ray actors.
+
+    Parameters
+    ----------
+    suite : AttackSuite
+        The suite the driver would use alone: names, hyperparameters, records, gradients and
+        re-scoring helpers come from it; the workers build its twin from ``suite_recipe``.
+    model : object
+        The driver's base classifier (temperature wrappers are re-applied in the workers).
+    model_recipe, suite_recipe : Recipe
+        How a worker builds the same model and suite.
+    workers : int
+        Worker processes (>= 1).
+    executor : {"local", "ray"}
+    address : str, optional
+        Ray cluster address (``auto``, ``host:6379``, ``ray://host:10001``); None starts a local Ray.
+    threads : int
+        Torch threads (and Ray CPUs) per worker.
+    chunk : int, optional
+        Examples per chunk for text (default: about 8 chunks per worker per run); image chunks are
+        the suite's attack batches.
+    progress : bool
+        One bar per attack run over its examples.
+    """
+
+    def __init__(self, suite, model, *, model_recipe: Recipe, suite_recipe: Recipe, workers: int = 2,
+                 executor: str = "local", address: str | None = None, threads: int = 1, chunk: int | None = None,
+                 progress: bool = True):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {executor!r}")
+        if address is not None and executor != "ray":
+            raise ValueError("--address applies to --executor ray only")
+        self.suite, self.model = suite, model
+        self.default_opt_attack = suite.default_opt_attack
+        self.workers, self.executor, self.chunk, self.progress = workers, executor, chunk, progress
+        self.worker_forward_passes = 0
+        self._ray_started = False
+        if executor == "local":
+            self._workers = [_LocalWorker(model_recipe, suite_recipe, threads) for _ in range(workers)]
+        else:
+            self._workers = self._ray_workers(model_recipe, suite_recipe, threads, workers, address)
+
+    def _ray_workers(self, model_recipe, suite_recipe, threads, workers, address):
+        try:
+            import ray
+        except ImportError as exc:
+            raise RuntimeError("--executor ray needs the 'ray' package (pip install 'ray>=2.9')") from exc
+        if not ray.is_initialized():
+            kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            if address is None:
+                kwargs["num_cpus"] = workers * threads
+            else:
+                kwargs["address"] = address
+            ray.init(**kwargs)
+            self._ray_started = True
+        actor = ray.remote(ShardWorker)
+        return [_RayWorker(actor, model_recipe, suite_recipe, threads) for _ in range(workers)]
+
+    # -- the attack-suite protocol: everything but ``run`` is the driver's suite ------------------
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.suite, name)
+
+    def canonical(self, name):
+        return self.suite.canonical(name)
+
+    def adversarial_inputs(self, results):
+        return self.suite.adversarial_inputs(results)
+
+    def queries(self, results):
+        return self.suite.queries(results)
+
+    def hyperparameters(self, name):
+        return self.suite.hyperparameters(name)
+
+    def chunks(self, n: int) -> list[tuple[int, int]]:
+        """(start, stop) of each chunk of ``n`` examples, in order."""
+        batch = getattr(getattr(self.suite, "config", None), "batch_size", None)
+        if batch is not None:  # images: whole attack batches keep their seeds
+            size = batch
+        else:
+            size = self.chunk or max(1, math.ceil(n / (8 * self.workers)))
+        return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+    def run(self, name, model, inputs, labels, *, desc: str = "attack") -> list:
+        base, temperatures = temperature_chain(model)
+        if base is not self.model:
+            raise ValueError("a sharded suite attacks the classifier it was built for (and its temperature wrappers)")
+        name = self.suite.canonical(name)
+        labels = np.asarray(labels)
+        n = len(labels)
+        cache = getattr(base, "_cache", None)
+        futures = []
+        for c, (lo, hi) in enumerate(self.chunks(n)):
+            part = inputs[lo:hi]
+            known = None
+            if cache is not None:
+                known = [cache.get(text) for text in part]
+                known = None if any(row is None for row in known) else known
+            futures.append((hi - lo, self._workers[c % self.workers].submit(
+                name, temperatures, part, labels[lo:hi], lo, known)))
+        results = []
+        with tqdm(total=n, desc=desc, disable=not self.progress, leave=False) as bar:
+            for size, future in futures:  # in order: results keep the examples' order
+                chunk_results, passes = future.result()
+                results.extend(chunk_results)
+                self.worker_forward_passes += passes
+                bar.update(size)
+        return results
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.close()
+        if self._ray_started:
+            import ray
+
+            ray.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -142,7 +142,7 @@ def test_report_contract_and_markdown(tmp_path):
     text = md_path.read_text()
     assert "illusion of robustness" in text and "| T0.01 | 0.01 | flip |" in text
     assert render_markdown(report) == text
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["examples.jsonl", "report.json", "report.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["examples.jsonl", "report.html", "report.json", "report.md"]
 
 
 def test_bad_config_is_rejected_before_any_work():
@@ -150,3 +150,30 @@ def test_bad_config_is_rejected_before_any_work():
         AuditConfig(serve_temperature=0.0)
     with pytest.raises(ValueError, match="piercings"):
         AuditConfig(piercings=("platt",))
+
+
+class TwoRuntimeModel(TableModel):
+    """Searches with ``logits``; its reference runtime disagrees on the twins of every 10th input."""
+
+    runtime = "fast"
+
+    def logits_reference(self, inputs):
+        inputs = np.asarray(inputs, dtype=int)
+        return self.table[np.where((inputs >= N) & (inputs % 10 == 0), inputs - N, inputs)]
+
+
+def test_a_fast_runtime_searches_and_the_reference_counts():
+    model = TwoRuntimeModel()
+    ids = np.arange(N)
+    config = AuditConfig(attacks=("flip",), piercings=("cal",), n_bootstrap=200)
+    audit = Auditor(model, SignalAttack(), config, progress=False).run(ids[:60], model.labels[:60], ids[60:],
+                                                                       model.labels[60:])
+    clean_correct = model.table[:60].argmax(axis=1) == model.labels[:60]
+    held = clean_correct & (ids[:60] % 10 == 0)  # the reference keeps these right: they count as robust
+    assert audit.attacks["flip"]["served"] == pytest.approx(held.mean())
+    assert audit.attacks["flip"]["rescoring_disagreements"]["served"] == held.sum() > 0
+    flag = [f for f in audit.flags if f["code"] == "runtime-disagreement"]
+    assert len(flag) == 1 and "fast runtime" in flag[0]["message"]
+    # A model without a second runtime is never flagged for it.
+    plain = _audit(1.0)[0]
+    assert all(f["code"] != "runtime-disagreement" for f in plain.flags)

@@ -303,6 +303,13 @@ def test_two_local_workers_store_what_one_stored(workspace, reference, tmp_path)
     assert_same(tmp_path / "two", reference)
 
 
+def test_audit_cells_sharded_over_two_processes_store_what_one_stored(workspace, reference, tmp_path):
+    summary = run_sweep(load_sweep_config(workspace["config"]), tmp_path / "sharded", workers=1, audit_workers=2,
+                        progress=False)
+    assert summary.computed == 8 and not summary.failed
+    assert_same(tmp_path / "sharded", reference)
+
+
 def test_ray_stores_what_the_local_pool_stored(workspace, reference, tmp_path):
     pytest.importorskip("ray", reason="ray is not installed")
     summary = run_sweep(load_sweep_config(workspace["config"]), tmp_path / "ray", executor="ray", workers=2,

@@ -1,4 +1,4 @@
-"""Audit reports: ``report.json`` (a contract other tools read) and ``report.md`` (for people).
+"""Audit reports: ``report.json`` (a contract other tools read), ``report.md`` and ``report.html`` (for people).
 
 Both are rendered completely in memory and only then written, each atomically, so a failed audit
 never leaves a half-written report.
@@ -133,14 +133,18 @@ def _num(value) -> str:
 
 
 def write_report(report: dict, out_dir, *, examples=None) -> tuple[Path, Path]:
-    """Write report.json and report.md (and examples.jsonl when given) into ``out_dir``."""
+    """Write report.json, report.md, report.html and examples.jsonl (empty when none) into ``out_dir``."""
+    from ior.audit.html import render_html
+
     out_dir = Path(out_dir)
     text_json = json.dumps(report, indent=2, default=str)
     text_md = render_markdown(report)
+    text_html = render_html(report, examples or [])
     text_examples = "".join(json.dumps(e, default=str) + "\n" for e in examples or [])
     out_dir.mkdir(parents=True, exist_ok=True)
     # Always written (possibly empty) so a re-run never leaves an older run's examples behind.
     atomic_write_text(out_dir / "examples.jsonl", text_examples)
     atomic_write_text(out_dir / "report.md", text_md)
+    atomic_write_text(out_dir / "report.html", text_html)
     atomic_write_text(out_dir / "report.json", text_json)
     return out_dir / "report.json", out_dir / "report.md"

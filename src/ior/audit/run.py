@@ -28,7 +28,7 @@ from ior.audit.gradients import gradient_diagnostic, gradient_flags
 from ior.audit.statistics import ior_gap
 from ior.calibration.adversarial_temperature import AdversarialTemperatureSearch
 from ior.calibration.metrics import (confidence_variance, expected_calibration_error,
-                                     maximum_calibration_error)
+                                     maximum_calibration_error, reliability_bins)
 from ior.calibration.temperature_scaling import TemperatureScaling
 from ior.models.probabilities import predictions, softmax_float32
 from ior.models.temperature import TemperatureScaled, apply_temperatures, serve, temperature_chain
@@ -64,6 +64,7 @@ class Robustness:
     mean_queries: float
     records: list = field(default_factory=list)
     recheck_failures: int = 0
+    unclaimed_successes: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -87,10 +88,21 @@ class ModelAudit:
 
 def fresh_logits(model, inputs) -> np.ndarray:
     """Logits from a forward pass that bypasses any cache, through temperature wrappers of either
-    kind, divided exactly as the served model divides them."""
+    kind, divided exactly as the served model divides them; on the reference runtime when the model
+    searches with a faster one (``--runtime onnx``)."""
     base, temperatures = temperature_chain(model)
-    raw = np.asarray(getattr(base, "logits_uncached", base.logits)(inputs), dtype=np.float32)
+    forward = getattr(base, "logits_reference", None) or getattr(base, "logits_uncached", base.logits)
+    raw = np.asarray(forward(inputs), dtype=np.float32)
     return apply_temperatures(raw, temperatures)
+
+
+def counted_logits(model, inputs) -> np.ndarray:
+    """The logits an outcome the audit counts is decided by: the reference runtime's when the model
+    has one, else the model's own (cached) logits."""
+    base, _ = temperature_chain(model)
+    if hasattr(base, "logits_reference"):
+        return fresh_logits(model, inputs)
+    return np.asarray(model.logits(inputs), dtype=np.float32)
 
 
 class Auditor:
@@ -119,7 +131,7 @@ class Auditor:
         val_labels = np.asarray(val_labels)
         if len(test_inputs) == 0:
             raise ValueError("the test set is empty: nothing to audit")
-        clean_logits = np.asarray(self.served.logits(test_inputs), dtype=np.float32)
+        clean_logits = counted_logits(self.served, test_inputs)
         is_probs = looks_like_probabilities(clean_logits)
         if is_probs and not cfg.allow_probabilities:
             raise ValueError("model outputs already sum to 1 (probabilities where logits are required); "
@@ -187,6 +199,7 @@ class Auditor:
                 if clean_correct.any() else None,
                 "mean_queries": {k: v.mean_queries for k, v in runs.items()},
                 "rescoring_disagreements": {k: v.disagreements for k, v in runs.items()},
+                "unclaimed_successes": {k: v.unclaimed_successes for k, v in runs.items()},
                 "worst_case": float(survived.mean()),
             }
             recheck = {k: v.recheck_failures for k, v in runs.items() if v.recheck_failures}
@@ -198,6 +211,15 @@ class Auditor:
                 if run.disagreements:
                     logger.warning("%s/%s: %d claimed successes did not hold on re-scoring",
                                    attack, key, run.disagreements)
+        runtime = getattr(temperature_chain(self.served)[0], "runtime", None)
+        if runtime and runtime != "torch":
+            total = sum(sum(a["rescoring_disagreements"].values()) + sum(a["unclaimed_successes"].values())
+                        for a in audit.attacks.values())
+            if total:
+                audit.flags.append({"code": "runtime-disagreement", "message": (
+                    f"on {total} attacked example(s) the {runtime} runtime the attack searched with and the "
+                    "torch model disagree (a success the torch model does not confirm, or a miss it calls a "
+                    "success); counted as the torch model decides")})
         audit.worst_case = {"accuracy": float(worst.mean()), "attacks": list(audit.attacks),
                             "piercings": ["served", *[p for p in ("cal", "opt") if p in cfg.piercings]]}
         audit.elapsed_seconds = time.time() - started
@@ -220,6 +242,7 @@ class Auditor:
             "mce": maximum_calibration_error(probs, labels, n_bins=cfg.n_bins, predictions=preds),
             "confidence_variance": confidence_variance(probs, predictions=preds),
             "n_bins": cfg.n_bins,
+            "reliability": reliability_bins(probs, labels, n_bins=cfg.n_bins, predictions=preds),
         }
         return clean, calibration
 
@@ -227,7 +250,7 @@ class Auditor:
         n = len(val_inputs) if self.config.n_calibration is None else min(self.config.n_calibration, len(val_inputs))
         if n == 0:
             raise ValueError("cal needs a labelled validation set, and it is empty")
-        logits = self.served.logits(val_inputs[:n])
+        logits = counted_logits(self.served, val_inputs[:n])
         return TemperatureScaling().fit(logits, np.asarray(val_labels[:n]))
 
     def _fit_opt(self, val_inputs, val_labels) -> AdversarialTemperatureSearch:
@@ -236,7 +259,7 @@ class Auditor:
         if n == 0:
             raise ValueError("opt needs a labelled validation set, and it is empty")
         inputs, labels = val_inputs[:n], np.asarray(val_labels[:n])
-        correct = predictions(self.served.logits(inputs)) == labels
+        correct = predictions(counted_logits(self.served, inputs)) == labels
         attack = self.opt_attack
 
         def objective(temperature: float) -> float:
@@ -254,6 +277,7 @@ class Auditor:
         robust = clean_correct & still_correct
         claimed = np.array([_succeeded(r) for r in results])
         disagreements = int(np.sum(claimed & still_correct))
+        unclaimed = int(np.sum(~claimed & clean_correct & ~still_correct))
         queries = self.suite.queries(results)
         attacked = [q for q, ok in zip(queries, clean_correct) if ok]
         record = getattr(self.suite, "record", None)
@@ -266,7 +290,7 @@ class Auditor:
         return Robustness(robust=robust, adversarial_logits=logits, claimed_successes=int(claimed.sum()),
                           disagreements=disagreements,
                           mean_queries=float(np.mean(attacked)) if attacked else 0.0, records=records,
-                          recheck_failures=int(recheck(results)) if recheck else 0)
+                          recheck_failures=int(recheck(results)) if recheck else 0, unclaimed_successes=unclaimed)
 
 
 def _succeeded(result) -> bool:

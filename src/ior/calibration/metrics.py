@@ -28,16 +28,34 @@ def _check(probs, labels, predictions):
     return confidence, (preds == labels).astype(np.float64)
 
 
-def _bin_gaps(confidence, correct, n_bins):
+def _bin_sums(confidence, correct, n_bins):
+    """Per equal-width bin: count, sum of confidences, sum of correct predictions."""
     if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
     index = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
-    counts = np.bincount(index, minlength=n_bins)
-    conf_sum = np.bincount(index, weights=confidence, minlength=n_bins)
-    acc_sum = np.bincount(index, weights=correct, minlength=n_bins)
+    return (np.bincount(index, minlength=n_bins), np.bincount(index, weights=confidence, minlength=n_bins),
+            np.bincount(index, weights=correct, minlength=n_bins))
+
+
+def _bin_gaps(confidence, correct, n_bins):
+    counts, conf_sum, acc_sum = _bin_sums(confidence, correct, n_bins)
     filled = counts > 0
     gaps = np.abs(acc_sum[filled] - conf_sum[filled]) / counts[filled]
     return gaps, counts[filled]
+
+
+def reliability_bins(probs, labels, *, n_bins=15, predictions=None) -> list[dict]:
+    """The reliability diagram behind ECE/MCE: per equal-width bin ``(lo, hi]``, its count, mean
+    confidence and accuracy (None for an empty bin).
+
+    >>> [b["n"] for b in reliability_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1], n_bins=2)]
+    [0, 2]
+    """
+    confidence, correct = _check(probs, labels, predictions)
+    counts, conf_sum, acc_sum = _bin_sums(confidence, correct, n_bins)
+    return [{"lo": k / n_bins, "hi": (k + 1) / n_bins, "n": int(counts[k]),
+             "confidence": float(conf_sum[k] / counts[k]) if counts[k] else None,
+             "accuracy": float(acc_sum[k] / counts[k]) if counts[k] else None} for k in range(n_bins)]
 
 
 def expected_calibration_error(probs, labels, *, n_bins=15, predictions=None) -> float:

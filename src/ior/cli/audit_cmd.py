@@ -28,7 +28,9 @@ Images: --dataset fashion-mnist, mnist, cifar10-samples, a CIFAR-10/100, TinyIma
 or .npz path, and a model trained by `ior train --dataset ... --arch ...` (chosen automatically;
 --modality forces it).
 
-Writes OUT/report.json, OUT/report.md and OUT/examples.jsonl, and prints the table.
+Writes OUT/report.json, OUT/report.md, OUT/report.html (verdicts, reliability diagrams, Q(T) of opt,
+the adversarial examples with changed words highlighted; one self-contained file) and
+OUT/examples.jsonl, and prints the table.
 
 Exit status: 0 audited; 2 bad input (nothing written); 3 a --fail-on condition tripped (the
 report is written first), for CI:  ior audit ... --fail-on illusion"""
@@ -74,6 +76,9 @@ def register(sub) -> None:
                             "each (default 1: this process); cal and opt are computed once, here")
     scale.add_argument("--executor", choices=["local", "ray"], default="local",
                        help="local (default): processes on this machine; ray: Ray actors")
+    scale.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                       help="text: run the attacks' forward passes in ONNX Runtime (exported once, cached beside the "
+                            "weights); every counted outcome is still decided by the torch model (default torch)")
     scale.add_argument("--address", default=None,
                        help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default a local Ray. Every "
                             "node needs ior installed and the model, data and resources at the same paths")
@@ -146,13 +151,15 @@ def run_audit(args) -> int:
         "recipes": {a: suite.hyperparameters(a) for a in attacks},
         "forward_passes": classifier.forward_count + (sharded.worker_forward_passes if sharded else 0),
         "workers": {"n": args.workers, "executor": args.executor} if sharded else {"n": 1, "executor": "this process"},
+        "runtime": {"search": args.runtime, "counted": "torch"},
     }
     report = build_report(audits, provenance=provenance, elapsed_seconds=time.time() - started)
     examples = [e for a in audits for e in a.examples]
     json_path, md_path = write_report(report, out, examples=examples)
     markdown = render_markdown(report)
     print(markdown.split("\n## Provenance")[0].rstrip())
-    print(f"\nwrote {json_path} and {md_path} ({report['elapsed_seconds']:.0f} s)")
+    print(f"\nwrote {json_path}, {md_path}, {md_path.with_suffix('.html')} and {json_path.parent / 'examples.jsonl'} "
+          f"({report['elapsed_seconds']:.0f} s)")
     return _gate(report, args.fail_on)
 
 
@@ -181,9 +188,14 @@ def _text_setup(args) -> dict:
     from ior.cli.common import text_suite_options
 
     classifier = load_classifier(args, test.num_labels)
+    if args.runtime != "torch":
+        from ior.models.onnx_runtime import with_runtime
+
+        classifier = with_runtime(classifier, args.model, args.runtime)
     suite = attack_suite(args)
-    model_recipe = Recipe("ior.models.victim:TextClassifier.from_pretrained",
-                          {"path": str(args.model), "max_length": classifier.max_length, "batch_size": args.batch_size})
+    model_recipe = Recipe("ior.models.onnx_runtime:load_text_classifier",
+                          {"path": str(args.model), "max_length": classifier.max_length, "batch_size": args.batch_size,
+                           "runtime": args.runtime, "threads": 1})
     suite_recipe = Recipe("ior.cli.common:text_suite", dict(text_suite_options(args), progress=False))
     return {"attacks": attacks, "classifier": classifier, "suite": suite, "test": test, "val": val,
             "model_recipe": model_recipe, "suite_recipe": suite_recipe,
@@ -197,6 +209,8 @@ def _text_setup(args) -> dict:
 def _image_setup(args) -> dict:
     from ior.modality import image_attack_suite, load_image_classifier, load_image_split
 
+    if args.runtime != "torch":
+        raise ValueError("--runtime onnx applies to text classifiers only")
     full_test = load_image_split(args.dataset, args.split, model=args.model)
     test = head(full_test, args.n_examples)
     val = load_image_split(args.dataset, args.val_split, model=args.model) if args.piercing else test.head(0)

@@ -28,6 +28,10 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="local: worker processes (0 = run cells in this process; default 1); ray without "
                         "--address: CPUs of the local instance")
+    p.add_argument("--audit-workers", type=int, default=1,
+                   help="shard each audit cell's attack runs over N one-thread processes (default 1); results are "
+                        "identical, a cell then uses N cores: e.g. --workers 1 --audit-workers 2 for a sweep whose "
+                        "audits are few and large")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per cell (default 1); results are identical across executors and worker "
                         "counts for the same value")
@@ -44,6 +48,8 @@ def run_sweep_command(args) -> int:
 
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    if args.audit_workers < 1:
+        raise ValueError(f"--audit-workers must be >= 1, got {args.audit_workers}")
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.address is not None and args.executor != "ray":
@@ -63,7 +69,8 @@ def run_sweep_command(args) -> int:
             print(f"  {cell.key}  {cell.kind:5}  {cell.label}")
         return 0
     summary = run_sweep(config, out, executor=args.executor, workers=args.workers, address=args.address,
-                        threads=args.threads, progress=not args.no_progress, plan=plan)
+                        threads=args.threads, progress=not args.no_progress, plan=plan,
+                        audit_workers=args.audit_workers)
     print(f"computed {summary.computed} cells in {summary.elapsed_seconds:.0f} s "
           f"({summary.already_done} were already done); store: {store_path}")
     if summary.failed:

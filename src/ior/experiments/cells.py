@@ -35,7 +35,7 @@ def model_dir(out_dir, key: str) -> Path:
     return Path(out_dir) / MODELS_DIR / key
 
 
-def compute_cell(spec: dict, out_dir: str, threads: int = 1) -> dict:
+def compute_cell(spec: dict, out_dir: str, threads: int = 1, audit_workers: int = 1) -> dict:
     """Run one cell and return its payload (see :meth:`ior.experiments.store.ResultStore.commit_cell`).
 
     Parameters
@@ -46,6 +46,9 @@ def compute_cell(spec: dict, out_dir: str, threads: int = 1) -> dict:
         The sweep's output folder (models are read from and written to ``out_dir/models``).
     threads : int
         Torch threads for this cell. Results are bit-identical only between runs with the same count.
+    audit_workers : int
+        An audit cell shards its attack runs over this many processes of one thread each
+        (:mod:`ior.audit.sharding`; the outcomes do not depend on it).
     """
     import torch
 
@@ -54,7 +57,7 @@ def compute_cell(spec: dict, out_dir: str, threads: int = 1) -> dict:
     if spec["kind"] == "train":
         payload = _train(spec, Path(out_dir))
     elif spec["kind"] == "audit":
-        payload = _audit(spec, Path(out_dir))
+        payload = _audit(spec, Path(out_dir), audit_workers=audit_workers)
     else:
         raise ValueError(f"cell kind must be 'train' or 'audit', got {spec['kind']!r}")
     payload["elapsed_seconds"] = time.time() - started
@@ -161,10 +164,11 @@ def _train_fields(train: dict) -> dict:
     return fields
 
 
-def _audit(spec: dict, out: Path) -> dict:
+def _audit(spec: dict, out: Path, *, audit_workers: int = 1) -> dict:
     from ior.attacks.suite import TextAttackSuite
     from ior.audit.config import AuditConfig
     from ior.audit.run import Auditor
+    from ior.audit.sharding import Recipe, ShardedSuite
     from ior.models.probabilities import softmax_float32
     from ior.models.victim import TextClassifier
     from ior.training.trainer import trained_config
@@ -191,15 +195,29 @@ def _audit(spec: dict, out: Path) -> dict:
         from ior.modality import image_attack_suite, load_image_classifier
 
         classifier = load_image_classifier(folder, num_labels=test.num_labels)
-        suite = image_attack_suite(dataset_name=test.name, input_shape=test.images.shape[1:],
-                                   num_labels=test.num_labels, seed=config.seed, progress=False,
-                                   **{("batch_size" if k == "attack_batch_size" else k): v for k, v in budgets.items()})
+        suite_options = dict(dataset_name=test.name, input_shape=tuple(test.images.shape[1:]), num_labels=test.num_labels,
+                             seed=config.seed, progress=False,
+                             **{("batch_size" if k == "attack_batch_size" else k): v for k, v in budgets.items()})
+        suite = image_attack_suite(**suite_options)
+        recipes = (Recipe("ior.modality:load_image_classifier", {"model": str(folder), "num_labels": test.num_labels}),
+                   Recipe("ior.modality:image_attack_suite", suite_options))
         inputs = (test.images, test.labels, validation.images, validation.labels)
     else:
         classifier = TextClassifier.from_pretrained(folder)
         suite = TextAttackSuite(seed=config.seed, score=score, progress=False)
+        recipes = (Recipe("ior.models.onnx_runtime:load_text_classifier",
+                          {"path": str(folder), "max_length": classifier.max_length, "batch_size": classifier.batch_size}),
+                   Recipe("ior.cli.common:text_suite", {"seed": config.seed, "score": score, "progress": False}))
         inputs = (list(test.texts), list(test.labels), list(validation.texts), list(validation.labels))
-    audit = Auditor(classifier, suite, config, progress=False).run(*inputs, name=spec["label"])
+    sharded = None
+    if audit_workers > 1:
+        sharded = ShardedSuite(suite, classifier, model_recipe=recipes[0], suite_recipe=recipes[1],
+                               workers=audit_workers, progress=False)
+    try:
+        audit = Auditor(classifier, sharded or suite, config, progress=False).run(*inputs, name=spec["label"])
+    finally:
+        if sharded is not None:
+            sharded.close()
 
     # Text: cached by the audit, no extra forward pass; images: one cheap pass.
     raw = classifier.logits(inputs[0])

@@ -89,7 +89,8 @@ def _remove_staging(out: Path) -> None:
 
 
 def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int = 1, address: str | None = None,
-              threads: int = 1, progress: bool = True, plan: Plan | None = None) -> SweepSummary:
+              threads: int = 1, progress: bool = True, plan: Plan | None = None,
+              audit_workers: int = 1) -> SweepSummary:
     """Run (or resume) the sweep ``config`` into ``out``.
 
     Parameters
@@ -108,7 +109,12 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
         same value).
     progress : bool
         A progress bar over cells.
+    audit_workers : int
+        Each audit cell shards its attack runs over this many one-thread processes (results do not
+        depend on it); a cell then uses ``audit_workers`` cores (Ray reserves that many CPUs).
     """
+    if isinstance(audit_workers, bool) or not isinstance(audit_workers, int) or audit_workers < 1:
+        raise ValueError(f"audit_workers must be an integer >= 1, got {audit_workers!r}")
     started = time.time()
     if plan is None:
         out, plan = prepare(config, out)
@@ -134,8 +140,8 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
         summary = SweepSummary(out=str(out), cells=len(plan.cells), already_done=len(plan.cells) - len(todo),
                                computed=0)
         if todo:
-            pool = make_executor(executor, workers=workers, address=address, threads=threads)
-            _schedule(todo, done, plan, store, pool, out, threads, summary, progress)
+            pool = make_executor(executor, workers=workers, address=address, threads=max(threads, audit_workers))
+            _schedule(todo, done, plan, store, pool, out, threads, summary, progress, audit_workers)
     finally:
         if pool is not None:
             pool.shutdown(cancel=True)
@@ -174,7 +180,7 @@ def _finished(cell: Cell, seconds: float) -> None:
 
 
 def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool, out: Path, threads: int,
-              summary: SweepSummary, progress: bool) -> None:
+              summary: SweepSummary, progress: bool, audit_workers: int = 1) -> None:
     pending = {c.key: c for c in todo}
     failed: set[str] = set()
     running: dict[cf.Future, Cell] = {}
@@ -183,7 +189,7 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
         while pending or running:
             for key in _next_cells(pending, done, free=_free_slots(pool, running)):
                 cell = pending.pop(key)
-                running[pool.submit(compute_cell, cell.spec, str(out), threads)] = cell
+                running[pool.submit(compute_cell, cell.spec, str(out), threads, audit_workers)] = cell
             bar.set_postfix_str(_running_text(running.values()))
             for key in [k for k, c in pending.items() if any(r in failed for r in c.requires)]:
                 failed.add(key)

@@ -187,6 +187,13 @@ class TextClassifier:
 
     def logits_uncached(self, texts: Sequence[str]) -> np.ndarray:
         """Run the network on every text (eval mode, no gradient), length-sorted batches."""
+        return self._batched(texts, self._forward)
+
+    def _forward(self, encoding) -> np.ndarray:
+        """float32 logits of one tokenized batch (``return_tensors="pt"``) through the torch model."""
+        return self.model(**encoding).logits.float().cpu().numpy()
+
+    def _batched(self, texts, forward) -> np.ndarray:
         texts = _check_texts(texts)
         out = np.zeros((len(texts), self.num_labels), dtype=np.float32)
         if not texts:
@@ -200,8 +207,7 @@ class TextClassifier:
                     idx = order[start:start + self.batch_size]
                     enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                          max_length=self.max_length, return_tensors="pt")
-                    logits = self.model(**enc).logits.float()
-                    out[idx] = logits.cpu().numpy()
+                    out[idx] = forward(enc)
         finally:
             self.model.train(was_training)
         self.forward_count += len(texts)

@@ -17,7 +17,9 @@ PIERCING_NAMES = {"none": "−", "cal": "cal", "opt": "opt"}
 
 
 def _seeds(group) -> str:
-    return ",".join(str(s) for s in group.seeds)
+    """How many seeds, then which: "1 (seed 0)", "3 (seeds 0, 1, 2)" (a bare "0" read as zero seeds)."""
+    seeds = list(group.seeds)
+    return f"{len(seeds)} ({'seed' if len(seeds) == 1 else 'seeds'} {', '.join(str(s) for s in seeds)})"
 
 
 def table1(data: ReportData) -> list:

@@ -206,6 +206,11 @@ class ImageAttackSuite:
         self.num_labels = int(num_labels)
         self.progress = progress
 
+    @property
+    def rescore_group(self) -> int:
+        """Images re-scored together: one attack batch (shards are whole batches)."""
+        return self.config.batch_size
+
     def canonical(self, name: str) -> str:
         name = canonical_attack(name)
         needed = MIN_CLASSES.get(name)

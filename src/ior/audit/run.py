@@ -86,14 +86,25 @@ class ModelAudit:
     elapsed_seconds: float = 0.0
 
 
-def fresh_logits(model, inputs) -> np.ndarray:
-    """Logits from a forward pass that bypasses any cache, through temperature wrappers of either
-    kind, divided exactly as the served model divides them; on the reference runtime when the model
-    searches with a faster one (``--runtime onnx``)."""
-    base, temperatures = temperature_chain(model)
+#: Inputs re-scored together when the attack suite does not say (see ``TextAttackSuite.rescore_group``).
+RESCORE_GROUP = 8
+
+
+def fresh_raw_logits(base, inputs, group: int = RESCORE_GROUP) -> np.ndarray:
+    """Raw logits of ``base`` from forward passes that bypass any cache, on the reference runtime
+    when the model searches with a faster one (``--runtime onnx``), in groups of ``group``
+    consecutive inputs: a group's logits depend on nothing outside it, so a shard that starts on a
+    group boundary re-scores its inputs to the bit."""
     forward = getattr(base, "logits_reference", None) or getattr(base, "logits_uncached", base.logits)
-    raw = np.asarray(forward(inputs), dtype=np.float32)
-    return apply_temperatures(raw, temperatures)
+    parts = [np.asarray(forward(inputs[lo:lo + group]), dtype=np.float32) for lo in range(0, len(inputs), group)]
+    return np.concatenate(parts) if parts else np.asarray(forward(inputs[:0]), dtype=np.float32)
+
+
+def fresh_logits(model, inputs, group: int = RESCORE_GROUP) -> np.ndarray:
+    """Logits from a forward pass that bypasses any cache (:func:`fresh_raw_logits`), through
+    temperature wrappers of either kind, divided exactly as the served model divides them."""
+    base, temperatures = temperature_chain(model)
+    return apply_temperatures(fresh_raw_logits(base, inputs, group), temperatures)
 
 
 def counted_logits(model, inputs) -> np.ndarray:
@@ -226,6 +237,10 @@ class Auditor:
         return audit
 
     @property
+    def rescore_group(self) -> int:
+        return int(getattr(self.suite, "rescore_group", RESCORE_GROUP))
+
+    @property
     def opt_attack(self) -> str:
         """The attack behind Q(T): the config's, else the suite's default (modality-specific)."""
         return self.suite.canonical(self.config.opt_attack or self.suite.default_opt_attack)
@@ -271,8 +286,11 @@ class Auditor:
     def _attack(self, attack, model, inputs, labels, clean_correct, stage) -> Robustness:
         desc = f"T_d={self.config.serve_temperature:g} {attack} {stage}"
         results = self.suite.run(attack, model, inputs, labels, desc=desc)
-        adversarial = self.suite.adversarial_inputs(results)
-        logits = fresh_logits(self.served, adversarial)
+        raw = getattr(results, "rescored_raw_logits", None)  # a sharded run re-scored in its workers
+        if raw is None:
+            logits = fresh_logits(self.served, self.suite.adversarial_inputs(results), self.rescore_group)
+        else:
+            logits = apply_temperatures(raw, temperature_chain(self.served)[1])
         still_correct = predictions(logits) == np.asarray(labels)
         robust = clean_correct & still_correct
         claimed = np.array([_succeeded(r) for r in results])

@@ -16,7 +16,11 @@ Why the outcomes are the ones one process gets, example by example:
   the served run are cached when the ``cal`` and ``opt`` runs query them again;
 * the driver sends each chunk the logits it already computed for those inputs (the clean pass), so
   the original texts are scored in the same batches as unsharded (batch composition moves float32
-  logits by ~1e-7, which can break a tie differently).
+  logits by ~1e-6, which can break a tie differently);
+* the worker also re-scores its chunk's adversarial inputs (fresh, uncached, on the reference
+  runtime) and computes their input gradients, in the fixed groups of consecutive examples the
+  audit itself uses (``rescore_group``; a chunk starts on a group boundary), so those numbers are
+  the single process's to the bit and the driver's serial share of the audit stays small.
 
 Workers build the model and the suite once, from picklable :class:`Recipe` objects, with one torch
 thread each by default; a worker is a spawned process (``executor="local"``) or a Ray actor
@@ -67,18 +71,30 @@ class ShardWorker:
         self.model = model.build()
         self.suite = suite.build()
 
+    def _wrapped(self, temperatures):
+        model = self.model
+        for temperature in reversed(temperatures):
+            model = TemperatureScaled(model, temperature)
+        return model
+
     def run(self, name, temperatures, inputs, labels, offset, known_logits=None):
-        """Attack one chunk on the model re-wrapped in the driver's temperatures (innermost first)."""
+        """Attack one chunk on the model re-wrapped in the driver's temperatures (innermost first);
+        returns the results, the raw re-scored logits of their adversarial inputs and the forward passes."""
+        from ior.audit.run import RESCORE_GROUP, fresh_raw_logits
+
         cache = getattr(self.model, "_cache", None)
         if cache is not None and known_logits is not None:
             for text, row in zip(inputs, known_logits):
                 cache.setdefault(text, row)
-        served = self.model
-        for temperature in reversed(temperatures):
-            served = TemperatureScaled(served, temperature)
         before = getattr(self.model, "forward_count", 0)
-        results = self.suite.run(name, served, inputs, labels, desc="shard", offset=offset)
-        return results, getattr(self.model, "forward_count", 0) - before
+        results = self.suite.run(name, self._wrapped(temperatures), inputs, labels, desc="shard", offset=offset)
+        raw = fresh_raw_logits(self.model, self.suite.adversarial_inputs(results),
+                               int(getattr(self.suite, "rescore_group", RESCORE_GROUP)))
+        return results, raw, getattr(self.model, "forward_count", 0) - before
+
+    def gradients(self, temperatures, inputs, labels):
+        """Input-gradient norms of one chunk (the audit's gradient diagnostic)."""
+        return self.suite.input_gradient_norms(self._wrapped(temperatures), inputs, labels)
 
 
 _WORKER: ShardWorker | None = None
@@ -92,8 +108,8 @@ def _init_local(model: Recipe, suite: Recipe, threads: int, parent_pid: int) -> 
     _WORKER = ShardWorker(model, suite, threads)
 
 
-def _run_local(*args):
-    return _WORKER.run(*args)
+def _run_local(method, *args):
+    return getattr(_WORKER, method)(*args)
 
 
 class _LocalWorker:
@@ -104,8 +120,8 @@ class _LocalWorker:
                                             initializer=_init_local,
                                             initargs=(model, suite, threads, os.getpid()))
 
-    def submit(self, *args) -> cf.Future:
-        return self._pool.submit(_run_local, *args)
+    def submit(self, method, *args) -> cf.Future:
+        return self._pool.submit(_run_local, method, *args)
 
     def close(self):
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -117,13 +133,20 @@ class _RayWorker:
     def __init__(self, actor_class, model, suite, threads):
         self._actor = actor_class.options(num_cpus=threads).remote(model, suite, threads)
 
-    def submit(self, *args) -> cf.Future:
-        return self._actor.run.remote(*args).future()
+    def submit(self, method, *args) -> cf.Future:
+        return getattr(self._actor, method).remote(*args).future()
 
     def close(self):
         import ray
 
         ray.kill(self._actor)
+
+
+class ShardedResults(list):
+    """A sharded attack run's results, with the raw logits its workers re-scored the adversarial
+    inputs to (``rescored_raw_logits``, [N, C] float32, no temperature applied)."""
+
+    rescored_raw_logits = None
 
 
 class ShardedSuite:
@@ -206,13 +229,38 @@ class ShardedSuite:
         return self.suite.hyperparameters(name)
 
     def chunks(self, n: int) -> list[tuple[int, int]]:
-        """(start, stop) of each chunk of ``n`` examples, in order."""
+        """(start, stop) of each chunk of ``n`` examples, in order: whole re-scoring groups (images:
+        whole attack batches, which keep their seeds), about 8 chunks per worker."""
+        group = int(getattr(self.suite, "rescore_group", 1))
         batch = getattr(getattr(self.suite, "config", None), "batch_size", None)
-        if batch is not None:  # images: whole attack batches keep their seeds
+        if batch is not None:
             size = batch
         else:
             size = self.chunk or max(1, math.ceil(n / (8 * self.workers)))
+            size = math.ceil(size / group) * group
         return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+    def _gather(self, jobs, n: int, desc: str, progress: bool):
+        """Submit (worker, method, args) jobs of chunks covering ``n`` examples; their outcomes in order."""
+        futures = [(size, self._workers[c % self.workers].submit(method, *args))
+                   for c, (size, method, args) in enumerate(jobs)]
+        with tqdm(total=n, desc=desc, disable=not progress, leave=False) as bar:
+            for size, future in futures:  # in order: outcomes keep the examples' order
+                yield future.result()
+                bar.update(size)
+
+    def input_gradient_norms(self, model, inputs, labels):
+        """The gradient diagnostic's norms, chunk by chunk in the workers (None when the suite cannot
+        differentiate the model)."""
+        base, temperatures = temperature_chain(model)
+        if base is not self.model:
+            raise ValueError("a sharded suite differentiates the classifier it was built for")
+        labels = np.asarray(labels)
+        jobs = [(hi - lo, "gradients", (temperatures, inputs[lo:hi], labels[lo:hi])) for lo, hi in self.chunks(len(labels))]
+        parts = list(self._gather(jobs, len(labels), "gradients", False))
+        if any(part is None for part in parts):
+            return None
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
 
     def run(self, name, model, inputs, labels, *, desc: str = "attack") -> list:
         base, temperatures = temperature_chain(model)
@@ -222,22 +270,20 @@ class ShardedSuite:
         labels = np.asarray(labels)
         n = len(labels)
         cache = getattr(base, "_cache", None)
-        futures = []
-        for c, (lo, hi) in enumerate(self.chunks(n)):
+        jobs = []
+        for lo, hi in self.chunks(n):
             part = inputs[lo:hi]
             known = None
             if cache is not None:
                 known = [cache.get(text) for text in part]
                 known = None if any(row is None for row in known) else known
-            futures.append((hi - lo, self._workers[c % self.workers].submit(
-                name, temperatures, part, labels[lo:hi], lo, known)))
-        results = []
-        with tqdm(total=n, desc=desc, disable=not self.progress, leave=False) as bar:
-            for size, future in futures:  # in order: results keep the examples' order
-                chunk_results, passes = future.result()
-                results.extend(chunk_results)
-                self.worker_forward_passes += passes
-                bar.update(size)
+            jobs.append((hi - lo, "run", (name, temperatures, part, labels[lo:hi], lo, known)))
+        results, raws = ShardedResults(), []
+        for chunk_results, raw, passes in self._gather(jobs, n, desc, self.progress):
+            results.extend(chunk_results)
+            raws.append(raw)
+            self.worker_forward_passes += passes
+        results.rescored_raw_logits = np.concatenate(raws) if raws else None
         return results
 
     def close(self) -> None:

@@ -42,6 +42,13 @@ def opt_records(store: Path):
         db.close()
 
 
+def report_records(path: Path):
+    """The same from an `ior audit` report.json (run with `--opt-stop maxiter` to have the full search)."""
+    for model in json.loads(path.read_text())["models"]:
+        if model.get("opt"):
+            yield model["name"], model["opt"], {a: r["opt"] for a, r in model["attacks"].items()}
+
+
 def replay(opt: dict, *, maxiter: int) -> AdversarialTemperatureSearch:
     recorded = [(math.log10(e["temperature"]), e["adversarial_accuracy"]) for e in opt["evaluations"]]
 
@@ -58,16 +65,18 @@ def replay(opt: dict, *, maxiter: int) -> AdversarialTemperatureSearch:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stores", nargs="+", type=Path, help="sweep output folders (holding runs.sqlite)")
+    parser.add_argument("stores", nargs="+", type=Path,
+                        help="sweep output folders (holding runs.sqlite) or audit report.json files")
     parser.add_argument("--maxiter", type=int, default=10, help="Brent iterations the stores used (default 10)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     rows = []
     for store in args.stores:
-        for label, opt, after in opt_records(store):
+        records = report_records(store) if store.suffix == ".json" else opt_records(store)
+        for label, opt, after in records:
             search = replay(opt, maxiter=args.maxiter)
             same = math.isclose(search.temperature_, opt["temperature"], rel_tol=1e-6)
-            rows.append({"store": store.name, "cell": label, "attack": opt["attack"],
+            rows.append({"store": store.parent.name if store.suffix == ".json" else store.name, "cell": label, "attack": opt["attack"],
                          "full_runs": len(opt["evaluations"]), "plateau_runs": len(search.evaluations_),
                          "stopped": search.stopped_, "full_temperature": opt["temperature"],
                          "plateau_temperature": search.temperature_,

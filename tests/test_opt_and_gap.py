@@ -52,6 +52,22 @@ def test_plateau_stop_keeps_the_minimum_in_fewer_attack_runs(lo, hi, share):
     assert len(at_best) >= 3 and max(at_best) - min(at_best) >= 1.0
 
 
+def test_a_one_example_dip_inside_a_wide_flat_stretch_is_still_found():
+    # The demo's ↓conf audit (DeepWordBug, 100 examples): Q = 7% from T = 1e-6 to 1 but 6% near T = 0.15;
+    # three equal values spanning decades with a gap wider than a decade between them are not a plateau.
+    def q(temperature):
+        x = math.log10(temperature)
+        if x > 0.5:
+            return 0.65
+        if x < -7:
+            return 0.53
+        return 0.06 if -1.0 <= x <= -0.6 else 0.07
+    full = AdversarialTemperatureSearch(stop="maxiter").fit(q)
+    early = AdversarialTemperatureSearch().fit(q)
+    assert full.adversarial_accuracy_ == early.adversarial_accuracy_ == 0.06
+    assert early.temperature_ == full.temperature_
+
+
 def test_plateau_stop_changes_nothing_without_a_plateau():
     full = AdversarialTemperatureSearch(stop="maxiter").fit(_convex_q(-2.0))
     early = AdversarialTemperatureSearch().fit(_convex_q(-2.0))
@@ -89,7 +105,8 @@ def test_q_of_zero_stops_at_once():
     assert AdversarialTemperatureSearch(stop="maxiter").fit(q).stopped_ != "floor"
 
 
-@pytest.mark.parametrize("kwargs", [dict(stop="early"), dict(plateau_points=2), dict(plateau_decades=0)])
+@pytest.mark.parametrize("kwargs", [dict(stop="early"), dict(plateau_points=2), dict(plateau_decades=0),
+                                    dict(plateau_gap=0)])
 def test_bad_stopping_rules_are_refused(kwargs):
     with pytest.raises(ValueError):
         AdversarialTemperatureSearch(**kwargs)

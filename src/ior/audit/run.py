@@ -110,9 +110,9 @@ def fresh_logits(model, inputs, group: int = RESCORE_GROUP) -> np.ndarray:
 def counted_logits(model, inputs) -> np.ndarray:
     """The logits an outcome the audit counts is decided by: the reference runtime's when the model
     has one, else the model's own (cached) logits."""
-    base, _ = temperature_chain(model)
-    if hasattr(base, "logits_reference"):
-        return fresh_logits(model, inputs)
+    base, temperatures = temperature_chain(model)
+    if hasattr(base, "logits_reference"):  # batched as a cold cache batches: the torch runtime's numbers
+        return apply_temperatures(np.asarray(base.logits_reference(inputs), dtype=np.float32), temperatures)
     return np.asarray(model.logits(inputs), dtype=np.float32)
 
 

@@ -3,15 +3,15 @@
 The audit (:class:`ior.audit.run.Auditor`) stays in the driver: clean metrics, ``cal`` (one fit),
 ``opt`` (one search, whose every Q(T) is a sharded attack run), re-scoring and the report. Only the
 attack runs leave it. :class:`ShardedSuite` has the attack-suite protocol, so the audit cannot tell
-it from the suite it wraps; its ``run`` cuts the examples into chunks and hands chunk ``c`` to
-worker ``c mod N``.
+it from the suite it wraps; its ``run`` cuts the examples into chunks and hands each to its worker.
 
 Why the outcomes are the ones one process gets, example by example:
 
 * randomness is per example (text: stream ``[seed, index]``; images: batch ``b`` seeded ``seed + b``),
   and a chunk is attacked with its offset in the whole set, so it draws what it would unsharded
   (image chunks are whole attack batches for the same reason);
-* chunks are pinned (chunk ``c`` always goes to worker ``c mod N``), so a text classifier's logits
+* chunks are pinned (a chunk of an input set always goes to the same worker, chosen once by text
+  length to balance the load), so a text classifier's logits
   cache in a worker holds, for its examples, what the single process's cache held: the candidates of
   the served run are cached when the ``cal`` and ``opt`` runs query them again;
 * the driver sends each chunk the logits it already computed for those inputs (the clean pass), so
@@ -91,6 +91,10 @@ class ShardWorker:
         raw = fresh_raw_logits(self.model, self.suite.adversarial_inputs(results),
                                int(getattr(self.suite, "rescore_group", RESCORE_GROUP)))
         return results, raw, getattr(self.model, "forward_count", 0) - before
+
+    def ready(self) -> bool:
+        """Nothing: a first task that makes a process start, load its model and suite, and say so."""
+        return True
 
     def gradients(self, temperatures, inputs, labels):
         """Input-gradient norms of one chunk (the audit's gradient diagnostic)."""
@@ -193,6 +197,9 @@ class ShardedSuite:
             self._workers = [_LocalWorker(model_recipe, suite_recipe, threads) for _ in range(workers)]
         else:
             self._workers = self._ray_workers(model_recipe, suite_recipe, threads, workers, address)
+        # Start every worker now: loading overlaps the driver's clean pass and the cal fit.
+        self._ready = [worker.submit("ready") for worker in self._workers]
+        self._assignments: dict = {}
 
     def _ray_workers(self, model_recipe, suite_recipe, threads, workers, address):
         try:
@@ -240,10 +247,24 @@ class ShardedSuite:
             size = math.ceil(size / group) * group
         return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
-    def _gather(self, jobs, n: int, desc: str, progress: bool):
-        """Submit (worker, method, args) jobs of chunks covering ``n`` examples; their outcomes in order."""
-        futures = [(size, self._workers[c % self.workers].submit(method, *args))
-                   for c, (size, method, args) in enumerate(jobs)]
+    def assignment(self, inputs, spans) -> list[int]:
+        """The worker of each chunk: longest first to the least loaded worker (text length as the cost;
+        images cost the same), remembered per input set so a chunk goes to the same worker every run
+        (its logits cache) and its cost is the same whatever temperature the run attacks at."""
+        key = (id(inputs), len(inputs), tuple(spans))
+        if key not in self._assignments:
+            costs = [sum(len(t) for t in inputs[lo:hi]) if isinstance(inputs, list) else hi - lo for lo, hi in spans]
+            loads, owner = [0] * self.workers, [0] * len(spans)
+            for c in sorted(range(len(spans)), key=lambda c: (-costs[c], c)):
+                w = min(range(self.workers), key=lambda w: (loads[w], w))
+                owner[c], loads[w] = w, loads[w] + costs[c]
+            self._assignments[key] = owner
+        return self._assignments[key]
+
+    def _gather(self, jobs, n: int, desc: str, progress: bool, owners):
+        """Submit (size, method, args) jobs of chunks covering ``n`` examples, chunk c to worker
+        ``owners[c]``; their outcomes in order."""
+        futures = [(size, self._workers[owners[c]].submit(method, *args)) for c, (size, method, args) in enumerate(jobs)]
         with tqdm(total=n, desc=desc, disable=not progress, leave=False) as bar:
             for size, future in futures:  # in order: outcomes keep the examples' order
                 yield future.result()
@@ -256,8 +277,9 @@ class ShardedSuite:
         if base is not self.model:
             raise ValueError("a sharded suite differentiates the classifier it was built for")
         labels = np.asarray(labels)
-        jobs = [(hi - lo, "gradients", (temperatures, inputs[lo:hi], labels[lo:hi])) for lo, hi in self.chunks(len(labels))]
-        parts = list(self._gather(jobs, len(labels), "gradients", False))
+        spans = self.chunks(len(labels))
+        jobs = [(hi - lo, "gradients", (temperatures, inputs[lo:hi], labels[lo:hi])) for lo, hi in spans]
+        parts = list(self._gather(jobs, len(labels), "gradients", False, self.assignment(inputs, spans)))
         if any(part is None for part in parts):
             return None
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
@@ -270,8 +292,8 @@ class ShardedSuite:
         labels = np.asarray(labels)
         n = len(labels)
         cache = getattr(base, "_cache", None)
-        jobs = []
-        for lo, hi in self.chunks(n):
+        jobs, spans = [], self.chunks(n)
+        for lo, hi in spans:
             part = inputs[lo:hi]
             known = None
             if cache is not None:
@@ -279,7 +301,7 @@ class ShardedSuite:
                 known = None if any(row is None for row in known) else known
             jobs.append((hi - lo, "run", (name, temperatures, part, labels[lo:hi], lo, known)))
         results, raws = ShardedResults(), []
-        for chunk_results, raw, passes in self._gather(jobs, n, desc, self.progress):
+        for chunk_results, raw, passes in self._gather(jobs, n, desc, self.progress, self.assignment(inputs, spans)):
             results.extend(chunk_results)
             raws.append(raw)
             self.worker_forward_passes += passes

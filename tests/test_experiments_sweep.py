@@ -209,10 +209,10 @@ def test_a_failed_cell_is_reported_its_dependents_wait_and_a_rerun_completes(wor
 
     real = runner.compute_cell
 
-    def flaky(spec, out, threads):
+    def flaky(spec, out, *rest):
         if spec["kind"] == "train" and spec["train"]["temperature"] == 10.0:
             raise RuntimeError("out of memory")
-        return real(spec, out, threads)
+        return real(spec, out, *rest)
 
     monkeypatch.setattr(runner, "compute_cell", flaky)
     out = tmp_path / "flaky"

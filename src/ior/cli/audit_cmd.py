@@ -56,8 +56,9 @@ def register(sub) -> None:
                    help="validation examples attacked for every evaluation of Q(T) in opt (default 100)")
     p.add_argument("--opt-maxiter", type=int, default=10, help="Brent iterations for opt (default 10)")
     p.add_argument("--opt-stop", choices=["plateau", "maxiter"], default="plateau",
-                   help="plateau (default): end opt once Q(T) reaches 0 or three evaluations share its lowest "
-                        "value across a decade of T (a flat minimum; see README); maxiter: the paper's full search")
+                   help="plateau (default): end opt once Q(T) reaches 0, or once three evaluations, neighbours no "
+                        "more than a decade of T apart, share its lowest value across at least a decade (a flat "
+                        "minimum; see README); maxiter: the paper's full search")
     p.add_argument("--piercing", nargs="*", choices=["cal", "opt"], default=["cal", "opt"],
                    help="piercings to run (default: cal opt; none: served only)")
     p.add_argument("--gap-threshold", type=float, default=3.0, help="verdict threshold in points (default 3)")

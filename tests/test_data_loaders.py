@@ -235,7 +235,7 @@ def test_bad_arguments(tmp_path):
         load_text_dataset("hf:")
     with pytest.raises(ValueError, match="hub spec must be"):
         load_text_dataset("hf:a:b:c")
-    with pytest.raises(ValueError, match="dataset not found: 'imdb' is not 'rt', 'hf:NAME"):
+    with pytest.raises(ValueError, match="dataset not found: 'imdb' is not 'rt', 'trec', 'r8', 'hf:NAME"):
         load_text_dataset("imdb")
 
 

@@ -483,7 +483,8 @@ def test_bad_specs_and_modality(tmp_path):
 
 
 def test_prepare_all_reports_a_failed_image_step_and_goes_on(tmp_path, monkeypatch):
-    for name in ("prepare_rotten_tomatoes", "prepare_minilm", "prepare_mnist", "prepare_cifar_samples"):
+    for name in ("prepare_rotten_tomatoes", "prepare_minilm", "prepare_trec", "prepare_r8", "prepare_mnist",
+                 "prepare_cifar_samples"):
         monkeypatch.setattr(prepare_mod, name, lambda root, force: {"path": str(root)})
     monkeypatch.setattr(prepare_mod, "_wordnet_summary", lambda root, force: {"path": str(root)})
 

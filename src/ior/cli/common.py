@@ -23,7 +23,7 @@ def positive_float(text: str) -> float:
 
 def add_model_and_data(p) -> None:
     p.add_argument("--model", required=True, help="trained classifier folder (safetensors) or hub name")
-    p.add_argument("--dataset", default="rt", help="'rt', a local csv/tsv/jsonl/parquet file or folder, "
+    p.add_argument("--dataset", default="rt", help="'rt', 'trec', 'r8', a local csv/tsv/jsonl/parquet file or folder, "
                    "a save_to_disk folder, or hf:NAME[:CONFIG] (default: rt); images: fashion-mnist, mnist, "
                    "cifar10-samples, cifar100-samples, or a CIFAR-10/100, TinyImageNet, image-folder or .npz path")
     p.add_argument("--split", default="test", help="split to attack (default: test)")

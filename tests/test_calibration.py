@@ -79,3 +79,48 @@ def test_metrics_reject_bad_shapes():
         expected_calibration_error([[0.5, 0.5]], [0], n_bins=0)
     with pytest.raises(ValueError, match="empty"):
         maximum_calibration_error(np.zeros((0, 2)), np.zeros(0, dtype=int))
+
+
+def _misaligned(n=3000, c=3, seed=0):
+    """Logits that point one class off the label: only a map that reorders classes fixes them."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, n)
+    return rng.normal(size=(n, c)) + 3.0 * np.eye(c)[(y + 1) % c], y
+
+
+def test_matrix_scaling_can_reorder_classes_and_vector_scaling_cannot():
+    from ior.calibration.platt import MatrixScaling
+
+    z, y = _misaligned()
+    matrix = MatrixScaling().fit(z, y)
+    vector = MatrixScaling(kind="vector").fit(z, y)
+    assert (z.argmax(1) == y).mean() < 0.1
+    assert (matrix.transform(z).argmax(1) == y).mean() > 0.85
+    # A diagonal map can only scale (or negate) each logit: it cannot send class k's evidence to k - 1.
+    assert (vector.transform(z).argmax(1) == y).mean() < 0.6
+    assert matrix.nll_ < vector.nll_ < vector.nll_at_identity_
+    assert matrix.weight_.dtype == np.float32 and matrix.weight_.shape == (3, 3)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e2])
+def test_matrix_scaling_is_fitted_alike_at_any_serving_scale(scale):
+    from ior.calibration.platt import MatrixScaling
+
+    z, y = _misaligned(seed=1)
+    reference = MatrixScaling().fit(z, y).transform(z)
+    scaled = MatrixScaling().fit((z * scale).astype(np.float32), y).transform((z * scale).astype(np.float32))
+    assert np.mean(reference.argmax(1) == scaled.argmax(1)) > 0.99
+    assert np.allclose(reference, scaled, atol=0.05)
+
+
+def test_matrix_scaling_stays_finite_on_separable_data_and_rejects_bad_input():
+    from ior.calibration.platt import MatrixScaling
+
+    y = np.array([0, 1] * 50)
+    z = np.stack([-(2 * y - 1.0), 2 * y - 1.0], axis=1) * 3  # perfectly separable
+    fit = MatrixScaling().fit(z, y)
+    assert np.isfinite(fit.weight_).all() and fit.converged_
+    with pytest.raises(ValueError, match="kind"):
+        MatrixScaling(kind="isotonic")
+    with pytest.raises(ValueError, match="labels must lie in 0..1"):
+        MatrixScaling().fit(z, y + 1)

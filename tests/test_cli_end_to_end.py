@@ -262,6 +262,32 @@ def test_audit_skips_and_counts_empty_texts(workspace, trained, tmp_path):
     assert report["models"][0]["n_examples"] == 4
 
 
+def test_audit_platt_and_transfer_piercings(workspace, trained, tmp_path):
+    out = tmp_path / "audit"
+    # The reference is the same model: the examples it crafts are the served model's own, so transfer
+    # can only fool what the served attack fools (served at T = 1 both), and platt is fitted on validation.
+    status, stdout, stderr = run(["audit", "--model", trained["out"], "--dataset", workspace["data"], "--attack", "dg",
+                                  "--piercing", "cal", "platt", "transfer", "--transfer-from", trained["out"],
+                                  "--n-examples", 8, "--n-bootstrap", 50, "--no-progress", "--out", out])
+    assert status == 0, stderr
+    report = json.loads((out / "report.json").read_text())
+    model = report["models"][0]
+    attack = model["attacks"]["deepwordbug"]
+    assert set(attack) >= {"served", "cal", "platt", "transfer"}
+    assert attack["transfer"] == pytest.approx(attack["served"])  # same model, same attack, same seed
+    assert model["calibration"]["platt"]["kind"] == "matrix"
+    assert report["provenance"]["transfer_reference"]["weights_sha256"] == report["provenance"]["model"]["weights_sha256"]
+    assert model["worst_case"]["piercings"] == ["served", "cal", "platt", "transfer"]
+    assert "| platt | transfer |" in (out / "report.md").read_text()
+    stages = {json.loads(line)["stage"] for line in (out / "examples.jsonl").read_text().splitlines()}
+    assert stages == {"served", "cal", "platt", "transfer"}
+    for argv, message in ((["--piercing", "transfer"], "--piercing transfer and --transfer-from go together"),
+                          (["--transfer-from", trained["out"]], "--transfer-from is used by --piercing transfer")):
+        status, _, stderr = run(["audit", "--model", trained["out"], "--dataset", workspace["data"], "--attack",
+                                 "dg", "--no-progress", "--out", tmp_path / "bad", *argv])
+        assert status == 2 and message in stderr and not (tmp_path / "bad").exists()
+
+
 def test_audit_unknown_string_label_is_an_error(workspace, trained, tmp_path, capsys):
     data = write_dataset(tmp_path / "data", test=_rows(range(2)) + [{"text": "so so", "label": "neutral"}])
     out = tmp_path / "audit"

@@ -123,3 +123,25 @@ def test_keys_are_short_stable_hex():
     assert len(config_key({})) == 16 and int(config_key({}), 16) >= 0
     with pytest.raises(ValueError):
         canonical_json({"t": float("nan")})
+
+
+def test_transfer_crafts_on_the_standard_model_of_the_same_seed():
+    plan = _plan(BASE | {"methods": ["pgd"], "seeds": [0, 1], "piercings": ["none", "transfer"]})
+    trained = {(c.spec["train"]["method"], c.spec["train"]["seed"]): c for c in plan.of_kind("train")}
+    assert set(trained) == {("pgd", 0), ("pgd", 1), ("standard", 0), ("standard", 1)}
+    for audit in plan.of_kind("audit"):  # only pgd is audited; its reference is trained for it
+        seed = audit.spec["config"]["seed"]
+        reference = trained[("standard", seed)]
+        assert audit.requires == (trained[("pgd", seed)].key, reference.key)
+        assert audit.spec["transfer_from"] == audit.config["transfer_from"] == reference.key
+        assert {r.piercing for r in audit.results} == {"none", "transfer"}
+    # A standard model's transfer reference is itself: no second dependency.
+    own = _plan(BASE | {"piercings": ["none", "transfer"]}).of_kind("audit")[0]
+    assert own.requires == (own.config["transfer_from"],)
+
+
+def test_piercings_not_asked_for_leave_the_keys_as_they_were():
+    plain = _plan()
+    assert all("transfer_from" not in c.config for c in plain.of_kind("audit"))
+    assert all("platt_kind" not in c.config["audit"] for c in plain.of_kind("audit"))
+    assert _keys(_plan(BASE | {"piercings": ["none", "cal", "platt"]}))["train"] == _keys(plain)["train"]

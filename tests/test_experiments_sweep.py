@@ -348,3 +348,28 @@ def test_cli_sweep_dry_run_and_report(workspace, reference, capsys):
     assert "computed 0 cells" in capsys.readouterr().out
     assert main(["report", str(reference)]) == 0
     assert "report.html" in capsys.readouterr().out
+
+
+def test_platt_and_transfer_cells_store_their_rows(workspace, tmp_path):
+    """transfer plans the standard model at T = 1 of the same seed as a dependency and crafts on it."""
+    config = workspace["config"].read_text().split("word_importance:")[0]
+    config = config.replace("train_temperatures: [1, 10]", "train_temperatures: [10]") \
+        .replace("serve_temperatures: [1, 0.01]", "serve_temperatures: [0.01]") \
+        .replace("piercings: [none, cal, opt]", "piercings: [none, platt, transfer]")
+    path = tmp_path / "pierce.yaml"
+    path.write_text(config)
+    summary = run_sweep(load_sweep_config(path), tmp_path / "out", workers=1, progress=False)
+    assert not summary.failed, summary.failed
+    with ResultStore(tmp_path / "out" / "runs.sqlite") as store:
+        trained = {c["key"]: c["config"]["train"]["temperature"] for c in store.cells("train")}
+        (audit,) = store.cells("audit")
+        rows = {r["piercing"]: r for r in store.results()}
+    assert sorted(trained.values()) == [1.0, 10.0]
+    reference = next(k for k, t in trained.items() if t == 1.0)
+    assert audit["config"]["transfer_from"] == reference and reference in audit["requires"]
+    assert set(rows) == {"none", "platt", "transfer"}
+    summary = audit["result"]["attacks"]["deepwordbug"]
+    assert rows["transfer"]["adversarial_accuracy"] == summary["transfer"]
+    assert rows["platt"]["adversarial_accuracy"] == summary["platt"]
+    assert rows["platt"]["attack_temperature"] is None and audit["result"]["calibration"]["platt"]["kind"] == "matrix"
+    assert summary["gap"] == pytest.approx(100 * (summary["served"] - min(summary["platt"], summary["transfer"])))

@@ -23,12 +23,14 @@ def _flat(method, temperature, grad_norm, seed, serve):
             "audit_cell": f"a-{method}-{temperature}-{grad_norm}-{seed}-{serve}"}
 
 
-def _add_audit(store, method, temperature, grad_norm, seed, serve, *, clean, conf, attacks, word_orders=None):
+def _add_audit(store, method, temperature, grad_norm, seed, serve, *, clean, conf, attacks, word_orders=None,
+               more=None):
     config = _flat(method, temperature, grad_norm, seed, serve)
     summaries = {a: {"served": v[0], "cal": v[1], "opt": v[2] if len(v) > 2 else None,
                      "gap": 100 * (v[0] - min(x for x in v[1:] if x is not None)),
                      "verdict": "illusion of robustness" if v[0] - v[1] > 0.03 else "genuine",
-                     "mean_confidence_adversarial": conf - 0.05} for a, v in attacks.items()}
+                     "mean_confidence_adversarial": conf - 0.05} | (more or {}).get(a, {})
+                 for a, v in attacks.items()}
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(4, 2)) * (10 if grad_norm else 1) * temperature ** 0.5
     examples = [("clean", "", "", i, None, {"label": i % 2, "logits": row.tolist(), "prediction": int(row.argmax()),
@@ -94,12 +96,18 @@ def test_every_view_from_a_synthetic_store(store_dir):
     assert pair["spearman"]["mean"] == pytest.approx(0.0) and pair["spearman"]["n"] == 2
 
     claims = {(c["claim"], c["model"]): c["holds"] for c in report["claims"]}
-    assert claims[("1", "baseline*")] is True and claims[("2", "baseline*")] is True
-    assert claims[("1", "ddi")] is False  # 98% mean confidence: the report says the claim does not hold
-    assert claims[("3", "pgd")] is True and claims[("3", "freelb")] is None
-    assert claims[("4", "standard* T=200")] is True and claims[("4", "standard* T=100")] is None
-    (t200,) = [c for c in report["claims"] if (c["claim"], c["model"]) == ("4", "standard* T=200")]
-    assert "raised on 2/2 attacks (measured on 2 of the paper's 4 attacks" in t200["evidence"]
+    assert claims[("C1", "baseline ↑conf T_d=0.01")] is True and claims[("C3", "baseline ↑conf T_d=0.01")] is True
+    assert claims[("C2", "baseline ↓conf")] is None  # no T_d > 1 audit: not measured
+    assert claims[("C4", "baseline*")] is True
+    assert claims[("C4", "ddi")] is False  # 98% mean confidence: the report says the claim does not hold
+    assert claims[("C5", "pgd")] is True and claims[("C5", "freelb")] is None
+    assert claims[("C6", "standard* T=200")] is True and claims[("C6", "standard* T=100")] is None
+    assert claims[("C7", "transfer")] is None and claims[("C8", "platt")] is None
+    assert claims[("C9", "standard vs standard ↑conf (T_d=0.01)")] is True  # ρ = 0 on the ranked example
+    records = {(c["claim"], c["model"]): c["evidence"] for c in report["claims"]}
+    assert "raised on 2/2 attacks (measured on 2 of the paper's 4 attacks" in records[("C6", "standard* T=200")]
+    # Two seeds: a paired difference with its 95% t-interval (both seeds rise by exactly 40 points).
+    assert "rise +40.00 ± 0.00 [95% CI +40.0, +40.0], 2 seeds" in records[("C1", "baseline ↑conf T_d=0.01")]
 
     markdown = paths["report.md"].read_text()
     assert "| standard | 85.00 ± 7.07 | 90.00 ± 0.00 |" in markdown  # Table 1 row, percent, mean ± std
@@ -164,3 +172,31 @@ def test_mean_std_and_percent_formatting():
     assert mean_std([0.5])["std"] is None and mean_std([])["mean"] is None
     assert pct(mean_std([0.8, 0.9])) == "85.00 ± 7.07" and pct(mean_std([0.5])) == "50.00"
     assert pct(mean_std([])) == "–"
+
+
+def test_transfer_platt_and_three_seed_intervals_in_the_claims(tmp_path):
+    from scipy import stats
+
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="pierce", config={}, plan={}, executor="local")
+        for seed, (up, platt) in enumerate(((0.60, 0.30), (0.64, 0.70), (0.68, 0.45))):
+            _add_audit(store, "standard", 1.0, False, seed, 1.0, clean=0.85, conf=0.9,
+                       attacks={"deepwordbug": (0.20, 0.20)})
+            _add_audit(store, "standard", 1.0, False, seed, 1e6, clean=0.85, conf=0.5,
+                       attacks={"deepwordbug": (0.32, 0.31, 0.22)}, more={"deepwordbug": {"platt": platt}})
+            _add_audit(store, "ddi", 1.0, False, seed, 1.0, clean=0.84, conf=0.999,
+                       attacks={"deepwordbug": (up, 0.23)}, more={"deepwordbug": {"transfer": 0.45}})
+    paths = write_report(tmp_path)
+    report = json.loads(paths["report.json"].read_text())
+    markdown = paths["report.md"].read_text()
+    assert "|  | platt |  | 48.33 ± 20.21 |" in markdown and "|  | transfer |  | 45.00 ± 0.00 |" in markdown
+    claims = {(c["claim"], c["model"]): c for c in report["claims"]}
+    c2 = claims[("C2", "baseline ↓conf T_d=1e+06")]
+    assert c2["holds"] is True  # +12 served, +11 after cal, +2 after opt
+    c7 = claims[("C7", "ddi")]
+    assert c7["holds"] is True and "transfer − cal +22.00 ± 0.00" in c7["evidence"]
+    rise = [100 * (u - 0.45) for u in (0.60, 0.64, 0.68)]  # served − transfer per seed: 15, 19, 23
+    half = stats.t.ppf(0.975, 2) * np.std(rise, ddof=1) / np.sqrt(3)
+    assert f"served − transfer +19.00 ± 4.00 [95% CI {19 - half:+.1f}, {19 + half:+.1f}], 3 seeds" in c7["evidence"]
+    c8 = claims[("C8", "standard T_d=1e+06")]
+    assert c8["holds"] is True and "platt 48.33 ± 20.21 over 3 seed(s)" in c8["evidence"]  # unstable over seeds

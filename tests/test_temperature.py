@@ -84,3 +84,30 @@ def test_non_positive_or_non_finite_temperature_is_rejected(bad):
 def test_non_numeric_temperature_is_a_type_error(bad):
     with pytest.raises(TypeError, match="must be a number"):
         TemperatureScaled(Fixed([[0, 0, 0]]), bad)
+
+
+def test_affine_wrappers_unwrap_and_rewrap_exactly():
+    import torch
+
+    from ior.models.temperature import (AffineMap, AffineScaled, apply_temperatures, rewrap,
+                                        temperature_chain)
+
+    class Fixed:
+        num_labels = 2
+
+        def logits(self, inputs):
+            return np.asarray([[1.5, -0.5]] * len(inputs), dtype=np.float32)
+
+    affine = AffineMap([[0.0, 1.0], [1.0, 0.0]], [0.25, 0.0])  # swaps the classes
+    base = Fixed()
+    model = TemperatureScaled(AffineScaled(TemperatureScaled(base, 0.01), affine), 3.0)
+    found, chain = temperature_chain(model)
+    assert found is base and chain == (3.0, affine, 0.01)
+    expected = model.logits(["a"])
+    assert np.array_equal(apply_temperatures(base.logits(["a"]), chain), expected)
+    assert np.array_equal(rewrap(base, chain).logits(["a"]), expected)
+    assert expected.argmax() == 1  # the map reordered the classes; a temperature never does
+    as_torch = apply_temperatures(torch.tensor(base.logits(["a"])), chain)
+    assert np.array_equal(as_torch.numpy(), expected)
+    with pytest.raises(ValueError, match="W \\[C, C\\] and b \\[C\\]"):
+        AffineMap(np.eye(2), np.zeros(3))

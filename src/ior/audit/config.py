@@ -11,6 +11,8 @@ from ior.models.temperature import check_temperature
 #: ``opt``'s objective Q(T) per modality: DeepWordBug as in the paper's Appendix G for text; for
 #: images PGD on the cross-entropy, the attack a temperature can fool.
 DEFAULT_OPT_ATTACKS = {"text": "deepwordbug", "image": "pgd"}
+#: Every piercing an audit can run, in the order reports show them.
+PIERCINGS = ("cal", "opt", "platt", "transfer")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,11 @@ class AuditConfig:
         ``plateau`` (default) ends ``opt`` early on a flat minimum of Q(T) or at Q = 0
         (:mod:`ior.calibration.adversarial_temperature`); ``maxiter`` runs the paper's search to the end.
     piercings : tuple of str
-        Which piercings to run, among "cal" and "opt".
+        Which piercings to run, among :data:`PIERCINGS`: "cal" (NLL temperature), "opt" (the
+        temperature minimising adversarial accuracy), "platt" (matrix scaling fitted by NLL) and
+        "transfer" (examples crafted on a reference model; the auditor needs one).
+    platt_kind : {"matrix", "vector"}
+        The affine map ``platt`` fits (:mod:`ior.calibration.platt`).
     gap_threshold : float
         An IOR gap above this many accuracy points, with a 95% interval excluding 0, is an illusion.
     zeta_threshold : float
@@ -62,6 +68,7 @@ class AuditConfig:
     opt_maxiter: int = 10
     opt_stop: str = "plateau"
     piercings: tuple[str, ...] = ("cal", "opt")
+    platt_kind: str = "matrix"
     gap_threshold: float = 3.0
     zeta_threshold: float = 1e-4
     cal_far_factor: float = 10.0
@@ -78,9 +85,11 @@ class AuditConfig:
             raise ValueError("attacks must name at least one attack")
         if self.opt_stop not in ("plateau", "maxiter"):
             raise ValueError(f"opt_stop must be 'plateau' or 'maxiter', got {self.opt_stop!r}")
-        unknown = sorted(set(self.piercings) - {"cal", "opt"})
+        unknown = sorted(set(self.piercings) - set(PIERCINGS))
         if unknown:
-            raise ValueError(f"piercings must be among ['cal', 'opt'], got {unknown}")
+            raise ValueError(f"piercings must be among {list(PIERCINGS)}, got {unknown}")
+        if self.platt_kind not in ("matrix", "vector"):
+            raise ValueError(f"platt_kind must be 'matrix' or 'vector', got {self.platt_kind!r}")
         for name in ("n_examples", "n_calibration"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ior.audit.flags import Flag
-from ior.models.temperature import TemperatureScaled
+from ior.models.temperature import AffineMap, rewrap
 
 #: The flag fires when at least this share of the served model's input gradients is exactly 0.
 ZERO_GRADIENT_SHARE = 0.1
@@ -52,7 +52,8 @@ def gradient_diagnostic(suite, served, inputs, labels, piercings: dict) -> dict:
     inputs, labels
         Test inputs and their labels.
     piercings : dict
-        Piercing name -> the attack temperature it found (None: not run).
+        Piercing name -> the attack temperature it found, or the :class:`~ior.models.temperature.AffineMap`
+        ``platt`` fitted (None: not run).
 
     Returns
     -------
@@ -70,8 +71,9 @@ def gradient_diagnostic(suite, served, inputs, labels, piercings: dict) -> dict:
         if temperature is None:
             result[name] = None
             continue
-        norms = suite.input_gradient_norms(TemperatureScaled(served, temperature), inputs, labels)
-        result[name] = dict(summarize_gradient_norms(norms), attack_temperature=float(temperature))
+        norms = suite.input_gradient_norms(rewrap(served, (temperature,)), inputs, labels)
+        result[name] = dict(summarize_gradient_norms(norms),
+                            attack_temperature=None if isinstance(temperature, AffineMap) else float(temperature))
     return result
 
 

@@ -13,19 +13,16 @@ import json
 import math
 from collections import defaultdict
 
-from ior.reporting.document import _html_cell
+from ior.audit.report import extra_piercings, verdict_caption
+from ior.reporting.document import BASE_STYLE, html_cell, html_inline
 
 #: Adversarial examples shown per model × attack × stage (all of them are in examples.jsonl).
 EXAMPLES_SHOWN = 25
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #222; }
+#: What the audit page adds to the shared style sheet: verdict badges, cards of charts, examples.
+_STYLE = BASE_STYLE + """
 h1 { margin-bottom: 0.2em; }
 .sub { color: #555; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child, td.text { text-align: left; }
-th { background: #f2f2f2; }
 .verdict { display: inline-block; padding: 0.15em 0.6em; border-radius: 0.8em; font-weight: 600; }
 .illusion { background: #fde2e1; color: #9b1c1c; }
 .genuine { background: #def7ec; color: #03543f; }
@@ -33,7 +30,6 @@ th { background: #f2f2f2; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 0.9em; flex: 1 1 480px; max-width: 540px; }
 .charts { display: flex; flex-wrap: wrap; gap: 0.6em; }
 .card h3 { margin: 0.2em 0 0.4em; font-size: 1em; }
-.caption { color: #555; font-size: 0.85em; max-width: 60em; }
 .flag { margin: 0.2em 0; font-size: 0.88em; }
 .example { border-bottom: 1px solid #eee; padding: 0.35em 0; font-size: 0.92em; }
 .example .meta { color: #666; font-size: 0.85em; }
@@ -41,7 +37,6 @@ del { background: #fde2e1; color: #9b1c1c; text-decoration: line-through; }
 ins { background: #def7ec; color: #03543f; text-decoration: none; font-weight: 600; }
 details { margin: 0.3em 0; }
 summary { cursor: pointer; }
-pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; font-size: 0.85em; }
 """
 
 
@@ -150,17 +145,19 @@ def opt_svg(opt: dict, *, width=250, height=230) -> str:
 
 
 def _verdict_table(report: dict) -> str:
+    extra = extra_piercings(report)
     head = ["model", "T_d", "attack", "clean %", "conf clean", "conf adv", "− %", "cal %", "opt %",
-            "gap [95% CI]", "worst case %", "verdict"]
+            *[f"{p} %" for p in extra], "gap [95% CI]", "worst case %", "verdict"]
     rows = []
     for m in report["models"]:
         for attack, a in m["attacks"].items():
             lo, hi = a["gap_ci"]
             cells = [m["name"], f"{m['serve_temperature']:g}", attack, _pct(m["clean_accuracy"]),
                      _pct(m["mean_confidence"]), _pct(a["mean_confidence_adversarial"]), _pct(a["served"]),
-                     _pct(a["cal"]), _pct(a["opt"]), f"{a['gap']:+.1f} [{lo:+.1f}, {hi:+.1f}]",
+                     _pct(a["cal"]), _pct(a["opt"]), *[_pct(a.get(p)) for p in extra],
+                     f"{a['gap']:+.1f} [{lo:+.1f}, {hi:+.1f}]",
                      _pct(a.get("worst_case"))]
-            rows.append("<tr>" + "".join(_html_cell(c) for c in cells) + f"<td>{_verdict(a['verdict'])}</td></tr>")
+            rows.append("<tr>" + "".join(html_cell(c) for c in cells) + f"<td>{_verdict(a['verdict'])}</td></tr>")
     return ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
@@ -235,8 +232,7 @@ def render_html(report: dict, examples: list) -> str:
         f'<p class="sub">{html.escape(str(source))} on {html.escape(str(data))} · {len(models)} served model(s) · '
         f'{report["elapsed_seconds"]:.0f} s · overall: {_verdict(overall)}</p>',
         "<h2>Verdict</h2>",
-        '<p class="caption">Adversarial accuracy as served (−), after <code>cal</code> and after <code>opt</code>; the '
-        "IOR gap is served − min(cal, opt) in points with a paired-bootstrap 95% interval, an illusion when it "
+        f'<p class="caption">{html_inline(verdict_caption(extra_piercings(report)))} An illusion when the gap '
         "exceeds the threshold and the interval excludes 0. Worst case: robust only if an example survives every "
         "piercing of that attack.</p>",
         _verdict_table(report),

@@ -65,19 +65,41 @@ def _pct(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
+def extra_piercings(report: dict) -> list:
+    """The piercings beyond ``cal`` and ``opt`` (``platt``, ``transfer``) any attack of ``report`` ran."""
+    ran = {p for m in report["models"] for a in m["attacks"].values() for p in ("platt", "transfer") if p in a}
+    return [p for p in ("platt", "transfer") if p in ran]
+
+
+def verdict_caption(extra: list) -> str:
+    """What the verdict table's columns mean (the Markdown and the HTML report say the same)."""
+    more = "".join(f", after `{p}`" for p in extra)
+    best = ", ".join(["cal", "opt", *extra])
+    text = (f"Adversarial accuracy (%) as served (−), after `cal`, after `opt`{more}; the IOR gap is served − "
+            f"min({best}) in points with a paired-bootstrap 95% interval.")
+    if "platt" in extra:
+        text += " `platt` attacks the served logits through a fitted affine map (matrix scaling)."
+    if "transfer" in extra:
+        text += (" `transfer` crafts the examples on a reference model and counts them on the served one; "
+                 "every other column attacks the served model itself.")
+    return text
+
+
 def render_markdown(report: dict) -> str:
+    extra = extra_piercings(report)
     lines = ["# ior audit", ""]
-    lines += ["Adversarial accuracy (%) as served (−), after `cal` and after `opt`; the IOR gap is served − "
-              "min(cal, opt) in points with a paired-bootstrap 95% interval.", ""]
-    lines += ["| model | T_d | attack | clean | conf clean | conf adv | − | cal | opt | gap [95% CI] | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [verdict_caption(extra), ""]
+    lines += ["| model | T_d | attack | clean | conf clean | conf adv | − | cal | opt | "
+              + "".join(f"{p} | " for p in extra) + "gap [95% CI] | verdict |",
+              "|---|---|---|---|---|---|---|---|---|" + "---|" * len(extra) + "---|---|"]
     for m in report["models"]:
         for attack, a in m["attacks"].items():
             lo, hi = a["gap_ci"]
             lines.append(
                 f"| {m['name']} | {m['serve_temperature']:g} | {attack} | {_pct(m['clean_accuracy'])} | "
                 f"{_pct(m['mean_confidence'])} | {_pct(a['mean_confidence_adversarial'])} | {_pct(a['served'])} | "
-                f"{_pct(a['cal'])} | {_pct(a['opt'])} | {a['gap']:+.1f} [{lo:+.1f}, {hi:+.1f}] | **{a['verdict']}** |")
+                f"{_pct(a['cal'])} | {_pct(a['opt'])} | " + "".join(f"{_pct(a.get(p))} | " for p in extra)
+                + f"{a['gap']:+.1f} [{lo:+.1f}, {hi:+.1f}] | **{a['verdict']}** |")
     worst = [m for m in report["models"] if m.get("worst_case")]
     if worst:
         lines += ["", "## Worst case per example (AutoAttack's rule)", "",
@@ -98,7 +120,8 @@ def render_markdown(report: dict) -> str:
             for stage, g in m["gradients"].items():
                 if g is None:
                     continue
-                lines.append(f"| {m['name']} | {m['serve_temperature']:g} | {stage} | {g['attack_temperature']:.3g} | "
+                lines.append(f"| {m['name']} | {m['serve_temperature']:g} | {stage} | "
+                             f"{'W z + b' if g['attack_temperature'] is None else format(g['attack_temperature'], '.3g')} | "
                              f"{100 * g['zero_fraction']:.1f} | {g['median']:.3g} | {g['p90']:.3g} |")
     lines += ["", "## Calibration", "",
               "| model | T_d | ECE % | MCE % | conf. variance ζ | T_cal | T_opt | flags |", "|---|---|---|---|---|---|---|---|"]

@@ -22,16 +22,17 @@ from typing import Protocol
 
 import numpy as np
 
-from ior.audit.config import AuditConfig
+from ior.audit.config import PIERCINGS, AuditConfig
 from ior.audit.flags import compute_flags, looks_like_probabilities
 from ior.audit.gradients import gradient_diagnostic, gradient_flags
 from ior.audit.statistics import ior_gap
 from ior.calibration.adversarial_temperature import AdversarialTemperatureSearch
 from ior.calibration.metrics import (confidence_variance, expected_calibration_error,
                                      maximum_calibration_error, reliability_bins)
+from ior.calibration.platt import MatrixScaling
 from ior.calibration.temperature_scaling import TemperatureScaling
 from ior.models.probabilities import predictions, softmax_float32
-from ior.models.temperature import TemperatureScaled, apply_temperatures, serve, temperature_chain
+from ior.models.temperature import AffineMap, AffineScaled, TemperatureScaled, apply_temperatures, serve, temperature_chain
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +91,18 @@ class ModelAudit:
 RESCORE_GROUP = 8
 
 
+def reference_forward(base):
+    """The forward pass every counted outcome is decided by, when ``base`` searches with a faster
+    runtime than its reference (``--runtime onnx``); None when it has only one."""
+    return getattr(base, "logits_reference", None)
+
+
 def fresh_raw_logits(base, inputs, group: int = RESCORE_GROUP) -> np.ndarray:
     """Raw logits of ``base`` from forward passes that bypass any cache, on the reference runtime
     when the model searches with a faster one (``--runtime onnx``), in groups of ``group``
     consecutive inputs: a group's logits depend on nothing outside it, so a shard that starts on a
     group boundary re-scores its inputs to the bit."""
-    forward = getattr(base, "logits_reference", None) or getattr(base, "logits_uncached", base.logits)
+    forward = reference_forward(base) or getattr(base, "logits_uncached", base.logits)
     parts = [np.asarray(forward(inputs[lo:lo + group]), dtype=np.float32) for lo in range(0, len(inputs), group)]
     return np.concatenate(parts) if parts else np.asarray(forward(inputs[:0]), dtype=np.float32)
 
@@ -111,8 +118,9 @@ def counted_logits(model, inputs) -> np.ndarray:
     """The logits an outcome the audit counts is decided by: the reference runtime's when the model
     has one, else the model's own (cached) logits."""
     base, temperatures = temperature_chain(model)
-    if hasattr(base, "logits_reference"):  # batched as a cold cache batches: the torch runtime's numbers
-        return apply_temperatures(np.asarray(base.logits_reference(inputs), dtype=np.float32), temperatures)
+    reference = reference_forward(base)
+    if reference is not None:  # batched as a cold cache batches: the torch runtime's numbers
+        return apply_temperatures(np.asarray(reference(inputs), dtype=np.float32), temperatures)
     return np.asarray(model.logits(inputs), dtype=np.float32)
 
 
@@ -126,13 +134,19 @@ class Auditor:
     suite : AttackSuite
     config : AuditConfig
     progress : bool
+    reference : object, optional
+        The model ``transfer`` crafts adversarial examples on (the paper's standard baseline at T = 1):
+        anything the suite can attack. Required when ``config.piercings`` holds "transfer".
     """
 
-    def __init__(self, model, suite: AttackSuite, config: AuditConfig, *, progress=True):
+    def __init__(self, model, suite: AttackSuite, config: AuditConfig, *, progress=True, reference=None):
+        if "transfer" in config.piercings and reference is None:
+            raise ValueError("the transfer piercing needs a reference model to craft examples on (--transfer-from)")
         self.model = model
         self.suite = suite
         self.config = config
         self.progress = progress
+        self.reference = reference
         self.served = serve(model, config.serve_temperature)
 
     def run(self, test_inputs, test_labels, val_inputs, val_labels, *, name="model") -> ModelAudit:
@@ -177,11 +191,24 @@ class Auditor:
                                 for e in search.evaluations_],
             }
 
+        platt_model = platt_map = None
+        if "platt" in cfg.piercings:
+            platt_fit = self._fit_platt(val_inputs, val_labels)
+            platt_map = AffineMap(platt_fit.weight_, platt_fit.bias_)
+            platt_model = AffineScaled(self.served, platt_map)
+            calibration["platt"] = {
+                "kind": cfg.platt_kind, "validation_nll_at_served": platt_fit.nll_at_identity_,
+                "validation_nll_after_platt": platt_fit.nll_, "converged": platt_fit.converged_,
+                # An affine map can reorder the classes: the accuracy of the model the attack searches.
+                "clean_accuracy": float((predictions(platt_map(clean_logits)) == test_labels).mean()),
+            }
+
         gradients = None
         if hasattr(self.suite, "input_gradient_norms"):
-            gradients = gradient_diagnostic(self.suite, self.served, test_inputs, test_labels,
-                                            {"cal": cal_fit.temperature_ if cal_fit else None,
-                                             "opt": opt_temperature})
+            steps = {"cal": cal_fit.temperature_ if cal_fit else None, "opt": opt_temperature}
+            if platt_map is not None:
+                steps["platt"] = platt_map
+            gradients = gradient_diagnostic(self.suite, self.served, test_inputs, test_labels, steps)
             flags.extend(gradient_flags(gradients) if gradients else [])
         audit = ModelAudit(name=name, serve_temperature=cfg.serve_temperature, clean=clean,
                            calibration=calibration, flags=[f.to_dict() for f in flags], opt=opt_summary,
@@ -194,6 +221,11 @@ class Auditor:
                 runs["cal"] = self._attack(attack, cal_model, test_inputs, test_labels, clean_correct, "cal")
             if opt_model is not None:
                 runs["opt"] = self._attack(attack, opt_model, test_inputs, test_labels, clean_correct, "opt")
+            if platt_model is not None:
+                runs["platt"] = self._attack(attack, platt_model, test_inputs, test_labels, clean_correct, "platt")
+            if "transfer" in cfg.piercings:
+                runs["transfer"] = self._attack(attack, self.reference, test_inputs, test_labels, clean_correct,
+                                                "transfer")
             gap = ior_gap(runs["served"].robust, {k: v.robust for k, v in runs.items() if k != "served"},
                           threshold=cfg.gap_threshold, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
             adv_probs = softmax_float32(runs["served"].adversarial_logits)
@@ -203,6 +235,7 @@ class Auditor:
                 "served": runs["served"].accuracy,
                 "cal": runs["cal"].accuracy if "cal" in runs else None,
                 "opt": runs["opt"].accuracy if "opt" in runs else None,
+                **{p: runs[p].accuracy for p in ("platt", "transfer") if p in runs},
                 "gap": gap.points, "gap_ci": list(gap.ci), "verdict": gap.verdict,
                 "cal_temperature": cal_fit.temperature_ if cal_fit else None,
                 "opt_temperature": opt_summary["temperature"] if opt_summary else None,
@@ -220,8 +253,9 @@ class Auditor:
                 audit.examples.extend(dict(r, model=name, serve_temperature=cfg.serve_temperature)
                                       for r in run.records)
                 if run.disagreements:
-                    logger.warning("%s/%s: %d claimed successes did not hold on re-scoring",
-                                   attack, key, run.disagreements)
+                    logger.warning("%s/%s: %d claimed successes did not hold on re-scoring%s", attack, key,
+                                   run.disagreements, " (platt's map can change the argmax the attack saw)"
+                                   if key == "platt" else "")
         runtime = getattr(temperature_chain(self.served)[0], "runtime", None)
         if runtime and runtime != "torch":
             total = sum(sum(a["rescoring_disagreements"].values()) + sum(a["unclaimed_successes"].values())
@@ -232,7 +266,7 @@ class Auditor:
                     "torch model disagree (a success the torch model does not confirm, or a miss it calls a "
                     "success); counted as the torch model decides")})
         audit.worst_case = {"accuracy": float(worst.mean()), "attacks": list(audit.attacks),
-                            "piercings": ["served", *[p for p in ("cal", "opt") if p in cfg.piercings]]}
+                            "piercings": ["served", *[p for p in PIERCINGS if p in cfg.piercings]]}
         audit.elapsed_seconds = time.time() - started
         return audit
 
@@ -268,6 +302,13 @@ class Auditor:
         logits = counted_logits(self.served, val_inputs[:n])
         return TemperatureScaling().fit(logits, np.asarray(val_labels[:n]))
 
+    def _fit_platt(self, val_inputs, val_labels) -> MatrixScaling:
+        n = len(val_inputs) if self.config.n_calibration is None else min(self.config.n_calibration, len(val_inputs))
+        if n == 0:
+            raise ValueError("platt needs a labelled validation set, and it is empty")
+        logits = counted_logits(self.served, val_inputs[:n])
+        return MatrixScaling(kind=self.config.platt_kind).fit(logits, np.asarray(val_labels[:n]))
+
     def _fit_opt(self, val_inputs, val_labels) -> AdversarialTemperatureSearch:
         cfg = self.config
         n = min(cfg.n_opt, len(val_inputs))
@@ -284,8 +325,12 @@ class Auditor:
         return AdversarialTemperatureSearch(maxiter=cfg.opt_maxiter, stop=cfg.opt_stop).fit(objective)
 
     def _attack(self, attack, model, inputs, labels, clean_correct, stage) -> Robustness:
+        """Attack ``model`` (the served model, a piercing of it, or the transfer reference) and re-score
+        every adversarial input on the served model."""
         desc = f"T_d={self.config.serve_temperature:g} {attack} {stage}"
-        results = self.suite.run(attack, model, inputs, labels, desc=desc)
+        # A sharded suite attacks the model it was built for; the reference is attacked in this process.
+        suite = getattr(self.suite, "suite", self.suite) if stage == "transfer" else self.suite
+        results = suite.run(attack, model, inputs, labels, desc=desc)
         raw = getattr(results, "rescored_raw_logits", None)  # a sharded run re-scored in its workers
         if raw is None:
             logits = fresh_logits(self.served, self.suite.adversarial_inputs(results), self.rescore_group)
@@ -296,6 +341,8 @@ class Auditor:
         claimed = np.array([_succeeded(r) for r in results])
         disagreements = int(np.sum(claimed & still_correct))
         unclaimed = int(np.sum(~claimed & clean_correct & ~still_correct))
+        if stage == "transfer":  # claims are about the reference model: not checked against the served one
+            disagreements = unclaimed = 0
         queries = self.suite.queries(results)
         attacked = [q for q, ok in zip(queries, clean_correct) if ok]
         record = getattr(self.suite, "record", None)

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from ior.models.temperature import TemperatureScaled, temperature_chain
+from ior.models.temperature import rewrap, temperature_chain
 
 EXECUTORS = ("local", "ray")
 
@@ -72,10 +72,7 @@ class ShardWorker:
         self.suite = suite.build()
 
     def _wrapped(self, temperatures):
-        model = self.model
-        for temperature in reversed(temperatures):
-            model = TemperatureScaled(model, temperature)
-        return model
+        return rewrap(self.model, temperatures)
 
     def run(self, name, temperatures, inputs, labels, offset, known_logits=None):
         """Attack one chunk on the model re-wrapped in the driver's temperatures (innermost first);
@@ -222,18 +219,6 @@ class ShardedSuite:
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.suite, name)
-
-    def canonical(self, name):
-        return self.suite.canonical(name)
-
-    def adversarial_inputs(self, results):
-        return self.suite.adversarial_inputs(results)
-
-    def queries(self, results):
-        return self.suite.queries(results)
-
-    def hyperparameters(self, name):
-        return self.suite.hyperparameters(name)
 
     def chunks(self, n: int) -> list[tuple[int, int]]:
         """(start, stop) of each chunk of ``n`` examples, in order: whole re-scoring groups (images:

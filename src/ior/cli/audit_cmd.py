@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -59,8 +60,15 @@ def register(sub) -> None:
                    help="plateau (default): end opt once Q(T) reaches 0, or once three evaluations, neighbours no "
                         "more than a decade of T apart, share its lowest value across at least a decade (a flat "
                         "minimum; see README); maxiter: the paper's full search")
-    p.add_argument("--piercing", nargs="*", choices=["cal", "opt"], default=["cal", "opt"],
-                   help="piercings to run (default: cal opt; none: served only)")
+    p.add_argument("--piercing", nargs="*", choices=["cal", "opt", "platt", "transfer"], default=["cal", "opt"],
+                   help="piercings to run (default: cal opt; none: served only). platt: matrix scaling fitted on "
+                        "validation by NLL (paper Table 19); transfer: examples crafted on the --transfer-from "
+                        "model, counted on this one (Table 15)")
+    p.add_argument("--transfer-from", default=None, metavar="DIR",
+                   help="the reference model transfer crafts its examples on, served at T = 1 (the paper's standard "
+                        "baseline); same classes and modality as --model")
+    p.add_argument("--platt-kind", choices=["matrix", "vector"], default="matrix",
+                   help="platt's map: a full C×C matrix W and bias b (default), or a diagonal W")
     p.add_argument("--gap-threshold", type=float, default=3.0, help="verdict threshold in points (default 3)")
     p.add_argument("--zeta-threshold", type=float, default=1e-4,
                    help="flag confidence variance below this (default 1e-4)")
@@ -113,12 +121,17 @@ def run_audit(args) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.address is not None and args.executor != "ray":
         raise ValueError("--address needs --executor ray")
+    if ("transfer" in args.piercing) != (args.transfer_from is not None):
+        raise ValueError("--piercing transfer and --transfer-from go together: name the reference model to "
+                         "craft examples on" if "transfer" in args.piercing else
+                         "--transfer-from is used by --piercing transfer only; add it to --piercing")
     modality = modality_for(args.modality, dataset=args.dataset, model=args.model)
     setup = _image_setup(args) if modality == "image" else _text_setup(args)
     attacks = setup["attacks"]
     configs = [AuditConfig(serve_temperature=t, attacks=attacks, n_examples=args.n_examples or None,
                            n_calibration=args.n_calibration or None, n_opt=args.n_opt,
                            opt_maxiter=args.opt_maxiter, opt_stop=args.opt_stop, piercings=tuple(args.piercing),
+                           platt_kind=args.platt_kind,
                            gap_threshold=args.gap_threshold, zeta_threshold=args.zeta_threshold,
                            n_bootstrap=args.n_bootstrap, seed=args.seed,
                            allow_probabilities=args.allow_probabilities)
@@ -134,7 +147,8 @@ def run_audit(args) -> int:
     audits = []
     try:
         for name, config in zip(names, configs):
-            auditor = Auditor(classifier, sharded or suite, config, progress=not args.no_progress)
+            auditor = Auditor(classifier, sharded or suite, config, progress=not args.no_progress,
+                              reference=setup.get("reference"))
             audits.append(auditor.run(setup["test_inputs"], setup["test_labels"], setup["val_inputs"],
                                       setup["val_labels"], name=name))
     finally:
@@ -194,15 +208,20 @@ def _text_setup(args) -> dict:
 
         classifier = with_runtime(classifier, args.model, args.runtime)
     suite = attack_suite(args)
+    reference = None
+    if args.transfer_from is not None:
+        reference = load_classifier(argparse.Namespace(**dict(vars(args), model=args.transfer_from)), test.num_labels)
     model_recipe = Recipe("ior.models.onnx_runtime:load_text_classifier",
                           {"path": str(args.model), "max_length": classifier.max_length, "batch_size": args.batch_size,
                            "runtime": args.runtime, "threads": 1})
     suite_recipe = Recipe("ior.cli.common:text_suite", dict(text_suite_options(args), progress=False))
     return {"attacks": attacks, "classifier": classifier, "suite": suite, "test": test, "val": val,
-            "model_recipe": model_recipe, "suite_recipe": suite_recipe,
+            "model_recipe": model_recipe, "suite_recipe": suite_recipe, "reference": reference,
             "test_inputs": list(test.texts), "test_labels": list(test.labels),
             "val_inputs": list(val.texts), "val_labels": list(val.labels),
             "provenance": {"score": args.score, "model": model_provenance(args, classifier),
+                           "transfer_reference": None if reference is None else model_provenance(
+                               argparse.Namespace(model=args.transfer_from), reference),
                            "test": dataset_provenance(test, n_empty_test),
                            "validation": dataset_provenance(val, n_empty_val) if args.piercing else None}}
 
@@ -219,6 +238,8 @@ def _image_setup(args) -> dict:
         print("ior: warning: the validation split is the test split; cal/opt are fitted on test data",
               file=sys.stderr)
     classifier = load_image_classifier(args.model, num_labels=test.num_labels, batch_size=args.batch_size)
+    reference = None if args.transfer_from is None else load_image_classifier(
+        args.transfer_from, num_labels=test.num_labels, batch_size=args.batch_size)
     from ior.audit.sharding import Recipe
 
     suite_options = dict(dataset_name=test.name, input_shape=tuple(test.images.shape[1:]), num_labels=test.num_labels,
@@ -234,8 +255,11 @@ def _image_setup(args) -> dict:
             "model_recipe": Recipe("ior.modality:load_image_classifier", {"model": str(args.model),
                                    "num_labels": test.num_labels, "batch_size": args.batch_size}),
             "suite_recipe": Recipe("ior.modality:image_attack_suite", dict(suite_options, progress=False)),
+            "reference": reference,
             "test_inputs": test.images, "test_labels": test.labels, "val_inputs": val.images,
             "val_labels": val.labels,
             "provenance": {"model": model_info, "attack_config": suite.config.to_dict(),
+                           "transfer_reference": None if reference is None else {
+                               "path": str(args.transfer_from), "weights_sha256": reference.weights_hash},
                            "test": dataset_provenance(test, 0),
                            "validation": dataset_provenance(val, 0) if args.piercing else None}}

@@ -213,8 +213,18 @@ def _audit(spec: dict, out: Path, *, audit_workers: int = 1) -> dict:
     if audit_workers > 1:
         sharded = ShardedSuite(suite, classifier, model_recipe=recipes[0], suite_recipe=recipes[1],
                                workers=audit_workers, progress=False)
+    reference = None
+    if spec.get("transfer_from"):
+        reference_dir = model_dir(out, spec["transfer_from"])
+        if _finished(reference_dir, spec["transfer_from"]) is None:
+            raise RuntimeError(f"reference model {str(reference_dir)!r} of transfer is missing or incomplete")
+        if image:
+            reference = load_image_classifier(reference_dir, num_labels=test.num_labels)
+        else:
+            reference = TextClassifier.from_pretrained(reference_dir)
     try:
-        audit = Auditor(classifier, sharded or suite, config, progress=False).run(*inputs, name=spec["label"])
+        audit = Auditor(classifier, sharded or suite, config, progress=False, reference=reference).run(
+            *inputs, name=spec["label"])
     finally:
         if sharded is not None:
             sharded.close()
@@ -257,7 +267,7 @@ def _row(spec: dict, audit, point: dict) -> dict:
     attack, piercing = point["attack"], point["piercing"]
     summary = audit.attacks[attack]
     config = dict(spec["config"], attack=attack, piercing=piercing)
-    temperature = {"none": None, "cal": summary["cal_temperature"], "opt": summary["opt_temperature"]}[piercing]
+    temperature = {"cal": summary["cal_temperature"], "opt": summary["opt_temperature"]}.get(piercing)
     return {"key": point["key"], "dataset": config["dataset"], "method": config["method"],
             "train_temperature": config["train_temperature"], "grad_norm": int(config["grad_norm"]),
             "seed": config["seed"], "serve_temperature": spec["serve_temperature"], "attack": attack,

@@ -13,7 +13,7 @@ union, so "all methods once, the temperature sweep only for ``standard*``" is tw
     train: {max_train_examples: 2000}     # TrainConfig fields for every model
     serve_temperatures: [1]
     attacks: [deepwordbug, pwws]
-    piercings: [none, cal, opt]
+    piercings: [none, cal, opt]     # also platt, and transfer (crafted on standard T=1, same seed)
     audit: {n_examples: 300, n_opt: 100}  # AuditConfig fields (and the attack ``score``)
     word_importance: {attacks: [pwws], n_examples: 100}
     grid:
@@ -57,7 +57,8 @@ from ior.experiments.fields import (SweepConfigError, attack, axis, boolean, cho
 from ior.training.config import METHODS, PRESETS, TrainConfig
 from ior.training.images import IMAGE_METHODS, IMAGE_PRESETS, ImageTrainConfig
 
-PIERCINGS = ("none", "cal", "opt")
+#: ``transfer`` crafts on the standard model at T = 1 of the same dataset and seed (planned as a dependency).
+PIERCINGS = ("none", "cal", "opt", "platt", "transfer")
 MODALITIES = ("text", "image")
 #: The image attacks' budgets, accepted in ``audit`` beside the AuditConfig fields (image sweeps).
 IMAGE_ATTACK_SETTINGS = ("epsilon", "pgd_steps", "pgd_step_size", "apgd_steps", "fab_steps", "square_queries",
@@ -105,9 +106,10 @@ class DatasetSpec:
 
     def is_local(self) -> bool:
         from ior.data.images import IMAGE_DATASET_NAMES
+        from ior.data.loaders import is_prepared_text_dataset
 
         name = self.spec.strip().lower()
-        return name not in ("rt", "rotten_tomatoes") and name not in IMAGE_DATASET_NAMES \
+        return not is_prepared_text_dataset(name) and name not in IMAGE_DATASET_NAMES \
             and not self.spec.startswith("hf:")
 
     def to_dict(self) -> dict:
@@ -118,8 +120,11 @@ class DatasetSpec:
 
 
 def default_dataset_name(spec: str) -> str:
-    if spec.strip().lower() in ("rt", "rotten_tomatoes"):
-        return "rt"
+    from ior.data.loaders import PREPARED_TEXT_DATASETS
+
+    canonical = PREPARED_TEXT_DATASETS.get(spec.strip().lower())
+    if canonical is not None:
+        return "rt" if canonical == "rotten_tomatoes" else canonical
     if spec.startswith("hf:"):
         parts = spec[3:].split(":")
         return parts[-1].split("/")[-1]
@@ -133,7 +138,7 @@ def _dataset(value, path: str) -> DatasetSpec:
     known = {f.name for f in fields(DatasetSpec)}
     reject_unknown(data, known, path)
     if "spec" not in data:
-        raise SweepConfigError(join(path, "spec"), "is required (rt, hf:NAME[:CONFIG], or a local path)")
+        raise SweepConfigError(join(path, "spec"), "is required (rt, trec, r8, hf:NAME[:CONFIG], or a local path)")
     spec = string(data["spec"], join(path, "spec"))
     kwargs = {"spec": spec}
     for key in ("name", "text_column", "label_column", "pair_separator"):
@@ -156,7 +161,7 @@ def _dataset(value, path: str) -> DatasetSpec:
         kwargs["splits"] = tuple((k, merged[k]) for k in SPLITS)
     dataset = DatasetSpec(**kwargs)
     if dataset.is_local() and not Path(spec).expanduser().exists():
-        raise SweepConfigError(join(path, "spec"), f"dataset not found: {spec!r} is not 'rt', 'hf:NAME[:CONFIG]' "
+        raise SweepConfigError(join(path, "spec"), f"dataset not found: {spec!r} is not 'rt', 'trec', 'r8', 'hf:NAME[:CONFIG]' "
                                                     "or an existing file or folder")
     if spec.startswith("hf:"):
         parts = spec[3:].split(":")

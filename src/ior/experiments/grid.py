@@ -34,7 +34,7 @@ from ior.training.config import METHOD_FIELDS, TrainConfig
 CELL_VERSION = 1
 KEY_LENGTH = 16
 _AT_FIELDS = frozenset(name for names in METHOD_FIELDS.values() for name in names)
-_STAGE = {"none": "served", "cal": "cal", "opt": "opt"}
+_STAGE = {"none": "served", "cal": "cal", "opt": "opt", "platt": "platt", "transfer": "transfer"}
 
 
 def canonical_json(obj) -> str:
@@ -181,6 +181,10 @@ class _Planner:
             "piercings": set(), "variant": variant})
         slot["attacks"].update(dict.fromkeys(block.attacks))
         slot["piercings"].update(block.piercings)
+        if "transfer" in block.piercings:  # Table 15: examples crafted on the standard model at T = 1
+            reference = self.train_cell(dataset, self.config.train_settings(), "standard", 1.0, False,
+                                        variant["seed"])
+            slot["transfer_from"] = reference.key
 
     def audit_settings(self) -> dict:
         full = AuditConfig(**self.config.audit_settings).to_dict()
@@ -189,6 +193,8 @@ class _Planner:
         settings = {k: v for k, v in full.items() if k not in GRID_AUDIT_FIELDS}
         if settings["opt_stop"] == "maxiter":  # the search before the plateau rule: the keys it had then
             del settings["opt_stop"]
+        if settings["platt_kind"] == "matrix":  # the default, absent from keys planned before platt existed
+            del settings["platt_kind"]
         if self.config.modality == "image":  # epsilon None: the dataset's default, fixed by its spec
             return settings | {"attack": self.config.attack_settings}
         return settings | {"score": self.config.score}
@@ -211,6 +217,9 @@ class _Planner:
             key_config = {"kind": "audit", "version": CELL_VERSION, "train": train_key, "serve_temperature": serve,
                           "attacks": attacks, "piercings": piercings, "audit": settings,
                           "word_importance": word_importance}
+            reference = slot.get("transfer_from")
+            if reference is not None:  # absent otherwise: the keys of audits without transfer are unchanged
+                key_config["transfer_from"] = reference
             key = config_key(key_config)
             train = slot["train"]
             variant = slot["variant"]
@@ -228,9 +237,10 @@ class _Planner:
             spec = {"kind": "audit", "key": key, "label": label, "train_key": train_key, "modality": self.config.modality,
                     "dataset": slot["dataset"].to_dict(), "fingerprints": train.spec["fingerprints"],
                     "serve_temperature": serve, "attacks": attacks, "piercings": piercings, "audit": settings,
-                    "word_importance": word_importance, "config": flat,
+                    "word_importance": word_importance, "config": flat, "transfer_from": reference,
                     "results": [{"key": r.key, "attack": r.attack, "piercing": r.piercing} for r in results]}
-            cells.append(Cell(key=key, kind="audit", config=key_config, requires=(train_key,), label=label,
+            requires = (train_key,) if reference is None or reference == train_key else (train_key, reference)
+            cells.append(Cell(key=key, kind="audit", config=key_config, requires=requires, label=label,
                               spec=spec, results=results))
         return cells
 

@@ -117,25 +117,111 @@ class TemperatureScaledModule(torch.nn.Module):
         return f"temperature={self.temperature:g}"
 
 
-def temperature_chain(model) -> tuple[object, tuple[float, ...]]:
-    """Unwrap temperature wrappers of either kind: ``(base, (T_outer, ..., T_inner))``.
+class AffineMap:
+    """A fixed affine map of the logits, ``z -> W z + b`` in float32 (a fitted ``platt`` piercing).
 
-    Re-applying the divisions innermost first reproduces the served float32 logits exactly
-    (``(l / T1) / T2`` is not always ``l / (T1 T2)`` in float32).
+    Parameters
+    ----------
+    weight : array-like, [C, C]
+    bias : array-like, [C]
     """
-    temperatures = []
-    while isinstance(model, (TemperatureScaled, TemperatureScaledModule)):
-        temperatures.append(model.temperature)
-        model = model.model if isinstance(model, TemperatureScaled) else model.module
-    return model, tuple(temperatures)
+
+    def __init__(self, weight, bias):
+        self.weight = np.asarray(weight, dtype=np.float32)
+        self.bias = np.asarray(bias, dtype=np.float32)
+        c = self.bias.shape[0] if self.bias.ndim == 1 else -1
+        if self.weight.shape != (c, c):
+            raise ValueError(f"an affine map needs W [C, C] and b [C]; got {self.weight.shape} and {self.bias.shape}")
+        if not (np.isfinite(self.weight).all() and np.isfinite(self.bias).all()):
+            raise ValueError("an affine map must be finite")
+
+    def __call__(self, logits):
+        from ior.calibration.platt import affine_logits
+
+        return affine_logits(logits, self.weight, self.bias)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AffineMap) and np.array_equal(self.weight, other.weight) \
+            and np.array_equal(self.bias, other.bias)
+
+    def __repr__(self) -> str:
+        return f"AffineMap(C={len(self.bias)})"
+
+
+class AffineScaled:
+    """A classifier whose float32 logits go through a fixed :class:`AffineMap` (see ``platt``)."""
+
+    def __init__(self, model, affine: AffineMap):
+        if not isinstance(affine, AffineMap):
+            raise TypeError(f"affine must be an AffineMap, got {type(affine).__name__}")
+        self.model, self.affine = model, affine
+
+    @property
+    def num_labels(self) -> int:
+        return self.model.num_labels
+
+    def logits(self, inputs) -> np.ndarray:
+        return self.affine(np.asarray(self.model.logits(inputs), dtype=np.float32))
+
+    @property
+    def torch_module(self):
+        inner = getattr(self.model, "torch_module", None)
+        if inner is None:
+            raise TypeError(f"{type(self.model).__name__} has no torch module to differentiate")
+        return AffineScaledModule(inner, self.affine)
+
+    def describe(self) -> str:
+        inner = getattr(self.model, "describe", lambda: type(self.model).__name__)()
+        return f"W·({inner}) + b"
+
+
+class AffineScaledModule(torch.nn.Module):
+    """A torch module whose float32 logits go through a fixed :class:`AffineMap`."""
+
+    def __init__(self, module: torch.nn.Module, affine: AffineMap):
+        super().__init__()
+        self.module, self.affine = module, affine
+
+    def forward(self, inputs):
+        return self.affine(self.module(inputs).float())
+
+
+def temperature_chain(model) -> tuple[object, tuple]:
+    """Unwrap the output wrappers of either kind: ``(base, (outer, ..., inner))``.
+
+    Each element is a temperature (a float: the logits are divided by it) or an :class:`AffineMap`
+    (a ``platt`` piercing). Re-applying them innermost first reproduces the served float32 logits
+    exactly (``(l / T1) / T2`` is not always ``l / (T1 T2)`` in float32).
+    """
+    chain = []
+    while True:
+        if isinstance(model, (TemperatureScaled, TemperatureScaledModule)):
+            chain.append(model.temperature)
+            model = model.model if isinstance(model, TemperatureScaled) else model.module
+        elif isinstance(model, (AffineScaled, AffineScaledModule)):
+            chain.append(model.affine)
+            model = model.model if isinstance(model, AffineScaled) else model.module
+        else:
+            return model, tuple(chain)
 
 
 def apply_temperatures(logits, temperatures):
-    """Divide ``logits`` (numpy or torch, float32) by a :func:`temperature_chain`, innermost first."""
-    for temperature in reversed(temperatures):
-        logits = logits / (np.float32(temperature) if isinstance(logits, np.ndarray)
-                           else torch.tensor(temperature, dtype=torch.float32))
+    """Apply a :func:`temperature_chain` to ``logits`` (numpy or torch, float32), innermost first."""
+    for step in reversed(temperatures):
+        if isinstance(step, AffineMap):
+            logits = step(logits)
+        else:
+            logits = logits / (np.float32(step) if isinstance(logits, np.ndarray)
+                               else torch.tensor(step, dtype=torch.float32))
     return logits
+
+
+def rewrap(base, temperatures):
+    """``base`` wrapped again in a :func:`temperature_chain` (the inverse of unwrapping it)."""
+    model = base
+    for step in reversed(temperatures):
+        model = AffineScaled(model, step) if isinstance(step, AffineMap) else TemperatureScaled(model, step)
+    return model
 
 
 def serve(model, temperature: float):

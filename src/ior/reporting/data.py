@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ior.experiments.config import PIERCINGS
 from ior.experiments.grid import config_key, seedless, stage_of, variant_label
 from ior.experiments.store import ResultStore
 from ior.training.config import METHODS
@@ -114,8 +115,8 @@ class Group:
         found = {"none"}
         for audit in self.audits:
             for summary in audit.result["attacks"].values():
-                found.update(p for p in ("cal", "opt") if summary.get(p) is not None)
-        return [p for p in ("none", "cal", "opt") if p in found]
+                found.update(p for p in PIERCINGS if summary.get(p) is not None)
+        return [p for p in PIERCINGS if p in found]
 
 
 def _sort_key(group: Group, datasets: list):

@@ -75,7 +75,8 @@ def render_markdown(title: str, intro: str, sections: list) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-_STYLE = """
+#: The style sheet every ``ior`` HTML page starts from (the sweep report and the audit's ``report.html``).
+BASE_STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
@@ -93,7 +94,7 @@ def _inline_png(folder: Path, relative: str) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def _html_inline(text: str) -> str:
+def html_inline(text: str) -> str:
     """Escaped text with `code` spans and **bold** (the little Markdown the report uses)."""
     escaped = html.escape(str(text))
     parts = escaped.split("`")
@@ -106,17 +107,17 @@ def _html_inline(text: str) -> str:
 _NUMERIC_CELL = re.compile(r"[+\-−]?\d[\d.,]*(e[+\-]?\d+)?%?( ± [\d.]+)?( \([^)]*\))?|–|")
 
 
-def _html_cell(value, tag: str = "td") -> str:
+def html_cell(value, tag: str = "td") -> str:
     text = str(value)
     align = "" if _NUMERIC_CELL.fullmatch(text.strip()) else ' class="text"'
-    return f"<{tag}{align}>{_html_inline(text)}</{tag}>"
+    return f"<{tag}{align}>{html_inline(text)}</{tag}>"
 
 
 def _html_text(text: str) -> str:
     """Paragraphs of plain text with `code` spans and **bold** (the little Markdown the report uses)."""
     out = []
     for paragraph in str(text).split("\n\n"):
-        escaped = _html_inline(paragraph)
+        escaped = html_inline(paragraph)
         if escaped.lstrip().startswith("- "):
             items = [line.strip()[2:] for line in escaped.splitlines() if line.strip().startswith("- ")]
             out.append("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
@@ -137,7 +138,7 @@ def render_html(title: str, intro: str, sections: list, folder) -> str:
                 if item.title:
                     body.append(f"<h3>{html.escape(item.title)}</h3>")
                 head = "".join(f"<th>{html.escape(str(h))}</th>" for h in item.header)
-                rows = "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in item.rows)
+                rows = "".join("<tr>" + "".join(html_cell(c) for c in row) + "</tr>" for row in item.rows)
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
                 if item.caption:
                     body.append(f'<div class="caption">{_html_text(item.caption)}</div>')
@@ -151,5 +152,5 @@ def render_html(title: str, intro: str, sections: list, folder) -> str:
             else:
                 body.append(_html_text(str(item)))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>\n"
+            f"<title>{html.escape(title)}</title><style>{BASE_STYLE}</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")

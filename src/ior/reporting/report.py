@@ -66,7 +66,7 @@ def _intro(store: ResultStore, data: ReportData) -> str:
 
 def build_sections(data: ReportData, folder: Path) -> tuple[list, dict]:
     pairs = tables.word_importance_pairs(data)
-    claims, claim_records = claims_table(data)
+    claims, claim_records = claims_table(data, pairs)
     sections = [
         Section("Paper claims", "The headline claims checked against these results.", claims),
         Section("Table 1: clean accuracy and confidence", "", tables.table1(data)),

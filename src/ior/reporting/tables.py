@@ -13,7 +13,7 @@ from ior.experiments.word_importance import ranking_correlation
 from ior.reporting.data import ReportData, mean_std, pct, points, row_label
 from ior.reporting.document import Missing, Table
 
-PIERCING_NAMES = {"none": "−", "cal": "cal", "opt": "opt"}
+PIERCING_NAMES = {"none": "−", "cal": "cal", "opt": "opt", "platt": "platt", "transfer": "transfer"}
 
 
 def _seeds(group) -> str:

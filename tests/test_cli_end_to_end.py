@@ -141,6 +141,30 @@ def test_train_records_temperature_and_grad_norm(workspace, tmp_path):
     assert metrics["final"]["last_grad_norm"] is not None
 
 
+def test_train_stops_once_the_training_loss_is_low_enough(workspace, tmp_path):
+    capped = tmp_path / "capped"
+    status, _, stderr = run(train_argv(workspace["encoder"], workspace["data"], capped, "--epochs", 40))
+    assert status == 0, stderr
+    losses = [r["train_loss"] for r in json.loads((capped / "metrics.json").read_text())["history"]]
+    assert json.loads((capped / "metrics.json").read_text())["stopped"] == {"rule": "epochs = 40", "epoch": 40,
+                                                                           "step": 40 * 3}
+    threshold = (losses[0] + losses[-1]) / 2  # reached somewhere between the first and the last epoch
+    first = next(i for i, loss in enumerate(losses) if loss <= threshold)
+    out = tmp_path / "stopped"
+    status, stdout, stderr = run(train_argv(workspace["encoder"], workspace["data"], out, "--epochs", 40,
+                                            "--stop-train-loss", threshold))
+    assert status == 0, stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == first + 1 < 40  # the same seed: the same losses up to the stop
+    assert [r["train_loss"] for r in metrics["history"]] == pytest.approx(losses[:first + 1])
+    assert metrics["stopped"]["rule"] == f"train_loss <= {threshold:g}" and metrics["stopped"]["epoch"] == first + 1
+    assert f"stopped after epoch {first + 1}" in stdout
+    assert json.loads((out / "ior_config.json").read_text())["train"]["stop_train_loss"] == threshold
+    status, _, stderr = run(train_argv(workspace["encoder"], workspace["data"], tmp_path / "bad",
+                                       "--stop-train-loss", 0))
+    assert status == 2 and "stop_train_loss must be a finite number > 0" in stderr
+
+
 def test_train_rejects_grad_norm_with_grad_clip(workspace, tmp_path, capsys):
     out = tmp_path / "run"
     status = main([str(a) for a in train_argv(workspace["encoder"], workspace["data"], out,

@@ -91,7 +91,7 @@ def test_a_dataset_encoding_is_checked_and_keys_only_the_datasets_that_set_it(tm
     (dict(audit={"attacks": ["dg"]}), "audit.attacks", "set by the sweep grid"),
     (dict(audit={"score": "logits"}), "audit.score", "must be one of"),
     (dict(attacks=["fgsm"]), "attacks[0]", "unknown attack"),
-    (dict(piercings=["none", "platt"]), "piercings[1]", "must be one of"),
+    (dict(piercings=["none", "isotonic"]), "piercings[1]", "must be one of"),
     (dict(seeds=[-1]), "seeds[0]", ">= 0"),
     (dict(grad_norm=["yes"]), "grad_norm[0]", "true or false"),
     (dict(model=None), "model", "non-empty string"),

@@ -55,7 +55,11 @@ def register(sub) -> None:
     norm.add_argument("--grad-clip", type=float, default=None, metavar="C",
                       help="clip the global gradient norm at C")
     _add_method_arguments(p)
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs to train (the cap when --stop-train-loss is given)")
+    p.add_argument("--stop-train-loss", type=float, default=None, metavar="L",
+                   help="text: stop after the first epoch whose mean training loss is <= L (train until the model "
+                        "fits; recorded in metrics.json as 'stopped')")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None, dest="learning_rate")
     p.add_argument("--max-length", type=int, default=None)
@@ -144,7 +148,7 @@ def run_train(args) -> int:
         temperature=args.temperature, grad_norm=args.grad_norm or None, grad_clip=args.grad_clip,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         max_length=args.max_length, max_train_examples=args.max_train_examples, seed=args.seed,
-        **{name: getattr(args, name) for name in _METHOD_OPTIONS})
+        stop_train_loss=args.stop_train_loss, **{name: getattr(args, name) for name in _METHOD_OPTIONS})
     unused = _unused_method_options(args, config)
     if unused:
         warnings.warn(f"ignoring {', '.join(unused)}: not used by --method {config.method}")
@@ -221,10 +225,13 @@ def _print_metrics(metrics: dict) -> None:
     if "test_accuracy" in metrics:
         print(f"  test accuracy {100 * metrics['test_accuracy']:.2f}% on {metrics['n_test']} test images")
     print(f"  trained in {metrics['elapsed_seconds']:.0f} s on {metrics['n_train']} examples")
+    stopped = metrics.get("stopped")
+    if stopped and stopped["rule"].startswith("train_loss"):
+        print(f"  stopped after epoch {stopped['epoch']} ({stopped['rule']})")
 
 
 _IMAGE_TEXT_ONLY = ("model", "max_length", "adv_lr", "adv_init_mag", "adv_max_norm", "ascc_alpha", "ascc_beta",
-                    "ascc_synonyms", "ascc_max_synonyms", "augment_from")
+                    "ascc_synonyms", "ascc_max_synonyms", "augment_from", "stop_train_loss")
 
 
 def run_train_image(args) -> int:

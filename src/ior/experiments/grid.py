@@ -108,7 +108,8 @@ def _train_dict(config: TrainConfig) -> dict:
     """The TrainConfig fields that determine the model (the base model and data are keyed apart)."""
     used = set(METHOD_FIELDS[config.method])
     return {k: v for k, v in config.to_dict().items()
-            if k not in ("model", "dataset", "augment_from") and (k not in _AT_FIELDS or k in used)}
+            if k not in ("model", "dataset", "augment_from") and (k not in _AT_FIELDS or k in used)
+            and not (k == "stop_train_loss" and v is None)}  # absent: keys planned before the rule
 
 
 class _Planner:

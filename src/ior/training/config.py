@@ -84,6 +84,10 @@ class TrainConfig(PresetConfig):
     Latorre et al. 2023; "clip" at ``ddi_clip_norm``; or "none"). The training temperature divides
     the logits in every loss, adversarial ones included; ``grad_norm``/``grad_clip`` apply after
     any method.
+
+    ``stop_train_loss`` ends training after the first epoch whose mean training loss is at or below
+    it (``epochs`` is then the cap): "train until it fits", recorded in the run's metrics as
+    ``stopped``. None (default) trains exactly ``epochs``.
     """
 
     model: str
@@ -116,6 +120,7 @@ class TrainConfig(PresetConfig):
     ddi_normalization: str = "normalize"
     ddi_clip_norm: float = 1.0
     augment_from: str | None = None
+    stop_train_loss: float | None = None
 
     PRESETS = PRESETS  # what PresetConfig.from_preset reads (a class attribute, not a field)
 
@@ -127,6 +132,10 @@ class TrainConfig(PresetConfig):
         for name in ("batch_size", "epochs", "max_length"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.stop_train_loss is not None and not (isinstance(self.stop_train_loss, (int, float))
+                                                     and math.isfinite(self.stop_train_loss)
+                                                     and self.stop_train_loss > 0):
+            raise ValueError(f"stop_train_loss must be a finite number > 0 or None, got {self.stop_train_loss!r}")
         if self.grad_clip is not None:
             _positive(self, "grad_clip")
         if self.grad_norm and self.grad_clip is not None:
@@ -178,6 +187,8 @@ class TrainConfig(PresetConfig):
         data = {k: v for k, v in self.to_dict().items() if k not in _AT_FIELDS or k in used}
         if self.method == "standard":
             del data["method"]
+        if self.stop_train_loss is None:  # absent from runs made before the stopping rule
+            del data["stop_train_loss"]
         payload = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

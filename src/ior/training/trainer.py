@@ -168,6 +168,13 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
             record["eval_accuracy"] = accuracy(classifier, eval_data.texts, eval_data.labels)
         logger.info("epoch %d: %s", epoch + 1, record)
         history.append(record)
+        if config.stop_train_loss is not None and record["train_loss"] <= config.stop_train_loss:
+            stopped = {"rule": f"train_loss <= {config.stop_train_loss:g}", "epoch": epoch + 1, "step": step}
+            logger.info("stopping after epoch %d: mean training loss %.4f <= %g", epoch + 1,
+                        record["train_loss"], config.stop_train_loss)
+            break
+    else:
+        stopped = {"rule": f"epochs = {config.epochs}", "epoch": config.epochs, "step": step}
     bar.close()
 
     metrics = {
@@ -176,6 +183,7 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
         "n_train": len(texts),
         "n_eval": len(eval_data) if eval_data is not None else 0,
         "elapsed_seconds": time.time() - started,
+        "stopped": stopped,
     }
     if augmentation is not None:
         metrics["augmentation"] = augmentation

@@ -163,6 +163,14 @@ def test_train_stops_once_the_training_loss_is_low_enough(workspace, tmp_path):
     status, _, stderr = run(train_argv(workspace["encoder"], workspace["data"], tmp_path / "bad",
                                        "--stop-train-loss", 0))
     assert status == 2 and "stop_train_loss must be a finite number > 0" in stderr
+    # The accuracy rule, on the same curve: the first epoch that fits every training sentence.
+    accuracies = [r["train_accuracy"] for r in json.loads((capped / "metrics.json").read_text())["history"]]
+    fitted = next(i for i, a in enumerate(accuracies) if a >= 1.0)
+    status, _, stderr = run(train_argv(workspace["encoder"], workspace["data"], tmp_path / "fits", "--epochs", 40,
+                                       "--stop-train-accuracy", 1.0))
+    assert status == 0, stderr
+    stopped = json.loads((tmp_path / "fits" / "metrics.json").read_text())["stopped"]
+    assert stopped["rule"] == "train_accuracy >= 1" and stopped["epoch"] == fitted + 1
 
 
 def test_train_rejects_grad_norm_with_grad_clip(workspace, tmp_path, capsys):

@@ -60,6 +60,9 @@ def register(sub) -> None:
     p.add_argument("--stop-train-loss", type=float, default=None, metavar="L",
                    help="text: stop after the first epoch whose mean training loss is <= L (train until the model "
                         "fits; recorded in metrics.json as 'stopped')")
+    p.add_argument("--stop-train-accuracy", type=float, default=None, metavar="A",
+                   help="text: stop after the first epoch whose training accuracy is >= A (0 < A <= 1); unlike the "
+                        "loss, it does not depend on the training temperature")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None, dest="learning_rate")
     p.add_argument("--max-length", type=int, default=None)
@@ -148,7 +151,8 @@ def run_train(args) -> int:
         temperature=args.temperature, grad_norm=args.grad_norm or None, grad_clip=args.grad_clip,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         max_length=args.max_length, max_train_examples=args.max_train_examples, seed=args.seed,
-        stop_train_loss=args.stop_train_loss, **{name: getattr(args, name) for name in _METHOD_OPTIONS})
+        stop_train_loss=args.stop_train_loss, stop_train_accuracy=args.stop_train_accuracy,
+        **{name: getattr(args, name) for name in _METHOD_OPTIONS})
     unused = _unused_method_options(args, config)
     if unused:
         warnings.warn(f"ignoring {', '.join(unused)}: not used by --method {config.method}")
@@ -226,12 +230,13 @@ def _print_metrics(metrics: dict) -> None:
         print(f"  test accuracy {100 * metrics['test_accuracy']:.2f}% on {metrics['n_test']} test images")
     print(f"  trained in {metrics['elapsed_seconds']:.0f} s on {metrics['n_train']} examples")
     stopped = metrics.get("stopped")
-    if stopped and stopped["rule"].startswith("train_loss"):
+    if stopped and not stopped["rule"].startswith("epochs"):
         print(f"  stopped after epoch {stopped['epoch']} ({stopped['rule']})")
 
 
 _IMAGE_TEXT_ONLY = ("model", "max_length", "adv_lr", "adv_init_mag", "adv_max_norm", "ascc_alpha", "ascc_beta",
-                    "ascc_synonyms", "ascc_max_synonyms", "augment_from", "stop_train_loss")
+                    "ascc_synonyms", "ascc_max_synonyms", "augment_from", "stop_train_loss",
+                    "stop_train_accuracy")
 
 
 def run_train_image(args) -> int:

@@ -109,7 +109,7 @@ def _train_dict(config: TrainConfig) -> dict:
     used = set(METHOD_FIELDS[config.method])
     return {k: v for k, v in config.to_dict().items()
             if k not in ("model", "dataset", "augment_from") and (k not in _AT_FIELDS or k in used)
-            and not (k == "stop_train_loss" and v is None)}  # absent: keys planned before the rule
+            and not (k in ("stop_train_loss", "stop_train_accuracy") and v is None)}  # keys planned before the rules
 
 
 class _Planner:

@@ -86,8 +86,11 @@ class TrainConfig(PresetConfig):
     any method.
 
     ``stop_train_loss`` ends training after the first epoch whose mean training loss is at or below
-    it (``epochs`` is then the cap): "train until it fits", recorded in the run's metrics as
-    ``stopped``. None (default) trains exactly ``epochs``.
+    it, ``stop_train_accuracy`` after the first whose training accuracy (on the batches as the method
+    trains on them) is at or above it; ``epochs`` is then the cap: "train until it fits", recorded in
+    the run's metrics as ``stopped``. The accuracy rule suits high training temperatures, whose loss
+    (of logits / T) stays near log C however well the model fits. None (default) trains exactly
+    ``epochs``.
     """
 
     model: str
@@ -121,6 +124,7 @@ class TrainConfig(PresetConfig):
     ddi_clip_norm: float = 1.0
     augment_from: str | None = None
     stop_train_loss: float | None = None
+    stop_train_accuracy: float | None = None
 
     PRESETS = PRESETS  # what PresetConfig.from_preset reads (a class attribute, not a field)
 
@@ -136,6 +140,9 @@ class TrainConfig(PresetConfig):
                                                      and math.isfinite(self.stop_train_loss)
                                                      and self.stop_train_loss > 0):
             raise ValueError(f"stop_train_loss must be a finite number > 0 or None, got {self.stop_train_loss!r}")
+        if self.stop_train_accuracy is not None and not (isinstance(self.stop_train_accuracy, (int, float))
+                                                         and 0 < self.stop_train_accuracy <= 1):
+            raise ValueError(f"stop_train_accuracy must lie in (0, 1] or be None, got {self.stop_train_accuracy!r}")
         if self.grad_clip is not None:
             _positive(self, "grad_clip")
         if self.grad_norm and self.grad_clip is not None:
@@ -187,8 +194,9 @@ class TrainConfig(PresetConfig):
         data = {k: v for k, v in self.to_dict().items() if k not in _AT_FIELDS or k in used}
         if self.method == "standard":
             del data["method"]
-        if self.stop_train_loss is None:  # absent from runs made before the stopping rule
-            del data["stop_train_loss"]
+        for rule in ("stop_train_loss", "stop_train_accuracy"):
+            if data[rule] is None:  # absent from runs made before the stopping rules
+                del data[rule]
         payload = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

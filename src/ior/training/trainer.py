@@ -168,10 +168,10 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
             record["eval_accuracy"] = accuracy(classifier, eval_data.texts, eval_data.labels)
         logger.info("epoch %d: %s", epoch + 1, record)
         history.append(record)
-        if config.stop_train_loss is not None and record["train_loss"] <= config.stop_train_loss:
-            stopped = {"rule": f"train_loss <= {config.stop_train_loss:g}", "epoch": epoch + 1, "step": step}
-            logger.info("stopping after epoch %d: mean training loss %.4f <= %g", epoch + 1,
-                        record["train_loss"], config.stop_train_loss)
+        rule = stop_rule(config, record)
+        if rule is not None:
+            stopped = {"rule": rule, "epoch": epoch + 1, "step": step}
+            logger.info("stopping after epoch %d: %s", epoch + 1, rule)
             break
     else:
         stopped = {"rule": f"epochs = {config.epochs}", "epoch": config.epochs, "step": step}
@@ -189,6 +189,15 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
         metrics["augmentation"] = augmentation
     _save(model, tokenizer, config, train_data, metrics, out_dir)
     return metrics
+
+
+def stop_rule(config, record: dict) -> str | None:
+    """The stopping rule an epoch's record meets (``train_loss <= L`` or ``train_accuracy >= A``), if any."""
+    if config.stop_train_loss is not None and record["train_loss"] <= config.stop_train_loss:
+        return f"train_loss <= {config.stop_train_loss:g}"
+    if config.stop_train_accuracy is not None and record["train_accuracy"] >= config.stop_train_accuracy:
+        return f"train_accuracy >= {config.stop_train_accuracy:g}"
+    return None
 
 
 def _save(model, tokenizer, config, train_data, metrics, out_dir: Path) -> None:

@@ -192,7 +192,7 @@ def test_platt_pierces_saturated_serving_and_is_reported(tmp_path):
     text = render_markdown(report)
     assert "| − | cal | opt | platt | gap [95% CI] |" in text and "min(cal, opt, platt)" in text
     write_report(report, tmp_path)
-    assert "<th>platt %</th>" in (tmp_path / "report.html").read_text()
+    assert "<th class=\"nowrap\">platt %</th>" in (tmp_path / "report.html").read_text()
 
 
 def test_transfer_counts_examples_crafted_on_the_reference_on_the_served_model():

@@ -93,7 +93,11 @@ def test_a_genuine_report_and_many_examples():
     assert "verdict genuine" in page and "verdict illusion" not in page
     assert f"{EXAMPLES_SHOWN + 5} of {EXAMPLES_SHOWN + 5} examples fooled (first {EXAMPLES_SHOWN}" in text
     assert page.count('class="example"') == EXAMPLES_SHOWN
-    assert "No attack succeeded" in render_html(report("genuine"), [])
+    failed = [example(0, "served", "a fine cast", "a fine cast", outcome="failed")]
+    assert "No attack succeeded" in render_html(report("genuine"), failed)
+    # A report written without its examples does not claim that no attack succeeded.
+    empty = render_html(report("genuine"), [])
+    assert "No examples were recorded" in empty and "No attack succeeded" not in empty
 
 
 def test_charts_place_points_inside_their_frame():

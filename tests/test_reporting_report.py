@@ -200,3 +200,17 @@ def test_transfer_platt_and_three_seed_intervals_in_the_claims(tmp_path):
     assert f"served − transfer +19.00 ± 4.00 [95% CI {19 - half:+.1f}, {19 + half:+.1f}], 3 seeds" in c7["evidence"]
     c8 = claims[("C8", "standard T_d=1e+06")]
     assert c8["holds"] is True and "platt 48.33 ± 20.21 over 3 seed(s)" in c8["evidence"]  # unstable over seeds
+
+
+def test_html_tables_align_headers_with_their_columns():
+    from ior.reporting.document import html_table
+
+    page = html_table(["model", "attack", "clean %", "gap [95% CI]", "note"],
+                      [["up-conf", "pgd", "90.8", "+78.2 [+74.6, +81.8]", "a note long enough to be wrapped freely"],
+                       ["baseline", "apgd-dlr", "–", "+0.0 [+0.0, +0.0]", "`cal` and **bold**"]])
+    head, body = page.split("</thead>")
+    # Text columns: header and cells left-aligned; numbers (intervals included) right-aligned.
+    assert '<th class="text nowrap">attack</th>' in head and '<th class="nowrap">gap [95% CI]</th>' in head
+    assert '<td class="nowrap">+78.2 [+74.6, +81.8]</td>' in body and '<td class="nowrap">–</td>' in body
+    assert '<td class="text">a note long enough to be wrapped freely</td>' in body  # long cells may wrap
+    assert "<code>cal</code> and <strong>bold</strong>" in body  # the report's little Markdown, rendered

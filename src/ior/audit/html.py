@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 
 from ior.audit.report import extra_piercings, verdict_caption
-from ior.reporting.document import BASE_STYLE, html_cell, html_inline
+from ior.reporting.document import BASE_STYLE, column_classes, html_cell, html_inline
 
 #: Adversarial examples shown per model × attack × stage (all of them are in examples.jsonl).
 EXAMPLES_SHOWN = 25
@@ -157,9 +157,12 @@ def _verdict_table(report: dict) -> str:
                      _pct(a["cal"]), _pct(a["opt"]), *[_pct(a.get(p)) for p in extra],
                      f"{a['gap']:+.1f} [{lo:+.1f}, {hi:+.1f}]",
                      _pct(a.get("worst_case"))]
-            rows.append("<tr>" + "".join(html_cell(c) for c in cells) + f"<td>{_verdict(a['verdict'])}</td></tr>")
-    return ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+            rows.append((cells, a["verdict"]))
+    classes = column_classes([cells for cells, _ in rows]) + ["text"]
+    header = "".join(html_cell(h, "th", classes[c]) for c, h in enumerate(head))
+    body = "".join("<tr>" + "".join(html_cell(v, align=classes[c]) for c, v in enumerate(cells))
+                   + f'<td class="text">{_verdict(verdict)}</td></tr>' for cells, verdict in rows)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _model_card(m: dict) -> str:
@@ -216,6 +219,8 @@ def _examples_section(examples: list) -> str:
                    f"{html.escape(str(label))}: {len(fooled)} of {len(items)} examples fooled{more}</summary>"
                    + "".join(_example_html(e) for e in shown) + "</details>")
     if not out:
+        if not examples:
+            return "<p>No examples were recorded with this report (examples.jsonl is empty or absent).</p>"
         return "<p>No attack succeeded: no adversarial example to show.</p>"
     return "\n".join(out)
 

@@ -117,13 +117,10 @@ def check_claims(data: ReportData, word_importance: list | None = None) -> list:
         if data.modality(dataset) == "image":
             records.extend(check_image_claims(dataset, groups))
             continue
-        records.extend(_explicit(dataset, groups))
-        records.extend(_implicit(dataset, groups))
-        records.extend(_genuine(dataset, groups))
-        records.extend(_high_temperature(dataset, groups))
-        records.extend(_transfer(dataset, groups))
-        records.extend(_platt(dataset, groups))
-        records.extend(_word_importance(dataset, word_importance or []))
+        found = (_explicit(dataset, groups) + _implicit(dataset, groups) + _genuine(dataset, groups)
+                 + _high_temperature(dataset, groups) + _transfer(dataset, groups) + _platt(dataset, groups)
+                 + _word_importance(dataset, word_importance or []))
+        records.extend(sorted(found, key=lambda r: int(r["claim"][1])))  # C1 ... C9 (stable within a claim)
     return records
 
 
@@ -296,9 +293,9 @@ def _word_importance(dataset, pairs) -> list:
         holds = None if rho["mean"] is None else rho["mean"] <= 0.5
         spread = "" if rho["std"] is None else f" ± {rho['std']:.2f}"
         mean = "–" if rho["mean"] is None else f"{rho['mean']:.2f}"
-        seeds = ", ".join(str(seed) for seed in pair["seeds"])
+        seeds = ("seeds " if len(pair["seeds"]) > 1 else "seed ") + ", ".join(str(seed) for seed in pair["seeds"])
         records.append(_record(dataset, "C9", f"{pair['model']} vs {pair['twin']}", holds,
-                               f"{pair['attack']}: Spearman ρ {mean}{spread} over {rho['n']} examples, seeds {seeds} "
+                               f"{pair['attack']}: Spearman ρ {mean}{spread} over {rho['n']} examples, {seeds} "
                                "(claim ≤ 0.5)"))
     if not records:
         records.append(_record(dataset, "C9", "word importance", None, "no model ranked at T_d = 1 and T_d < 1"))

@@ -80,7 +80,8 @@ BASE_STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th:first-child, td:first-child, .text { text-align: left; }
+.nowrap { white-space: nowrap; }
 th { background: #f2f2f2; }
 .caption { color: #555; font-size: 0.9em; }
 .missing { background: #fff6e0; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
@@ -103,14 +104,41 @@ def html_inline(text: str) -> str:
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
 
-#: A cell that reads as a number (``88.96 ± 0.31``, ``+1.20 (2/3 illusion)``, ``–``): right-aligned.
-_NUMERIC_CELL = re.compile(r"[+\-−]?\d[\d.,]*(e[+\-]?\d+)?%?( ± [\d.]+)?( \([^)]*\))?|–|")
+#: A cell that reads as a number (``88.96 ± 0.31``, ``+1.20 (2/3 illusion)``, ``+78.2 [+74.6, +81.8]``,
+#: ``–``): right-aligned.
+_NUMERIC_CELL = re.compile(r"[+\-−]?\d[\d.,]*(e[+\-]?\d+)?%?( ± [\d.]+)?( \([^)]*\))?( \[[^\]]*\])?|–|")
+#: Cells up to this many characters stay on one line (a name, a number with its interval).
+_NOWRAP_CHARS = 24
 
 
-def html_cell(value, tag: str = "td") -> str:
+def is_numeric_cell(value) -> bool:
+    return bool(_NUMERIC_CELL.fullmatch(str(value).strip()))
+
+
+def column_classes(rows) -> list:
+    """Per column: "text" (left-aligned) unless every cell in it reads as a number."""
+    width = max((len(row) for row in rows), default=0)
+    return ["" if all(is_numeric_cell(row[c]) for row in rows if c < len(row)) else "text" for c in range(width)]
+
+
+def html_cell(value, tag: str = "td", align: str | None = None) -> str:
+    """One cell, left-aligned when it (or, given ``align``, its column) is text; short cells unbroken."""
     text = str(value)
-    align = "" if _NUMERIC_CELL.fullmatch(text.strip()) else ' class="text"'
-    return f"<{tag}{align}>{html_inline(text)}</{tag}>"
+    classes = [("" if is_numeric_cell(text) else "text") if align is None else align]
+    if len(text) <= _NOWRAP_CHARS:
+        classes.append("nowrap")
+    names = " ".join(c for c in classes if c)
+    attr = f' class="{names}"' if names else ""
+    return f"<{tag}{attr}>{html_inline(text)}</{tag}>"
+
+
+def html_table(header: list, rows: list) -> str:
+    """A table whose header cells are aligned as their columns are."""
+    classes = column_classes(rows)
+    head = "".join(html_cell(h, "th", classes[c] if c < len(classes) else "") for c, h in enumerate(header))
+    body = "".join("<tr>" + "".join(html_cell(v, align=classes[c]) for c, v in enumerate(row)) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _html_text(text: str) -> str:
@@ -137,9 +165,7 @@ def render_html(title: str, intro: str, sections: list, folder) -> str:
             if isinstance(item, Table):
                 if item.title:
                     body.append(f"<h3>{html.escape(item.title)}</h3>")
-                head = "".join(f"<th>{html.escape(str(h))}</th>" for h in item.header)
-                rows = "".join("<tr>" + "".join(html_cell(c) for c in row) + "</tr>" for row in item.rows)
-                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+                body.append(html_table(item.header, item.rows))
                 if item.caption:
                     body.append(f'<div class="caption">{_html_text(item.caption)}</div>')
             elif isinstance(item, Figure):

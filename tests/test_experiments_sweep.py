@@ -334,9 +334,9 @@ def test_report_from_a_sweep(reference):
     for title in ("Table 1", "Tables 2–3", "Table 4", "Figure 1", "Figure 2", "Figure 3", "Reliability", "Table 20"):
         assert title in markdown
     assert all(Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths["figures"])
-    assert len(paths["figures"]) == 4
+    assert len(paths["figures"]) == 5 and Path(paths["figures"][-1]).name.startswith("training-")
     page = paths["report.html"].read_text()
-    assert page.count("data:image/png;base64,") == 4 and 'src="figures/' not in page
+    assert page.count("data:image/png;base64,") == 5 and 'src="figures/' not in page
 
 
 def test_cli_sweep_dry_run_and_report(workspace, reference, capsys):

@@ -2,6 +2,7 @@
 "no data" notes where the store has nothing for a view."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +52,8 @@ def _add_audit(store, method, temperature, grad_norm, seed, serve, *, clean, con
     if store.cell(config["train_cell"]) is None:
         store.commit_cell(key=config["train_cell"], kind="train", label=config["train_cell"], config={"train": {}},
                           requires=[], result={"metrics": {"final": {"train_loss": 0.3, "eval_accuracy": clean},
+                                                           "history": [{"epoch": 1, "step": 4, "train_loss": 0.3,
+                                                                        "train_accuracy": clean}],
                                                            "n_train": 100}, "train_seconds": 12.0})
 
 
@@ -115,10 +118,10 @@ def test_every_view_from_a_synthetic_store(store_dir):
         in markdown  # Table 4: post-cal, change from T = 1 in brackets
     assert "**does not hold**" in markdown and "no data.**" not in markdown
     names = sorted(p.name for p in paths["figures"])
-    assert names == ["figure1-rt.png", "figure2-rt.png", "figure3-rt.png", "reliability-rt.png"]
+    assert names == ["figure1-rt.png", "figure2-rt.png", "figure3-rt.png", "reliability-rt.png", "training-rt.png"]
     assert all(p.read_bytes().startswith(PNG) for p in paths["figures"])
     page = paths["report.html"].read_text()
-    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 4
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 5
     assert "<table>" in page and 'src="figures/' not in page  # self-contained: images inlined
 
 
@@ -134,7 +137,7 @@ def test_views_without_data_say_so(tmp_path):
                        "Table 20: word importance of a model and its ↑conf twin"}
     markdown = paths["report.md"].read_text()
     assert "> **Figure 1: no data.** no model was served at more than one temperature." in markdown
-    assert len(paths["figures"]) == 2  # logit range and reliability still have data
+    assert len(paths["figures"]) == 3  # logit range, reliability and the training curve still have data
 
 
 def test_an_empty_store_gives_a_report_of_no_data(tmp_path, capsys):
@@ -156,7 +159,7 @@ def test_a_second_report_removes_figures_it_no_longer_draws(store_dir):
     write_report(store_dir)
     (store_dir / "figures" / "old-view.png").write_bytes(PNG)
     paths = write_report(store_dir)
-    assert not (store_dir / "figures" / "old-view.png").exists() and len(paths["figures"]) == 4
+    assert not (store_dir / "figures" / "old-view.png").exists() and len(paths["figures"]) == 5
 
 
 def test_ranking_correlation_known_answers():
@@ -214,3 +217,26 @@ def test_html_tables_align_headers_with_their_columns():
     assert '<td class="nowrap">+78.2 [+74.6, +81.8]</td>' in body and '<td class="nowrap">–</td>' in body
     assert '<td class="text">a note long enough to be wrapped freely</td>' in body  # long cells may wrap
     assert "<code>cal</code> and <strong>bold</strong>" in body  # the report's little Markdown, rendered
+
+
+def test_training_curves_and_the_epoch_a_rule_stopped_at(tmp_path):
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="curves", config={}, plan={}, executor="local")
+        for seed, epochs in ((0, 3), (1, 4)):  # committed before the audits, which would add bare ones
+            history = [{"epoch": e + 1, "step": 10 * (e + 1), "train_loss": 0.6 / (e + 1),
+                        "train_accuracy": 0.7 + 0.1 * e, "last_grad_norm": 3.0 / 4 ** e} for e in range(epochs)]
+            key = f"t-standard-1.0-True-{seed}"
+            store.commit_cell(key=key, kind="train", label=f"rt standard* seed={seed}", config={"train": {}},
+                              requires=[], result={"metrics": {"history": history, "final": history[-1], "n_train": 100,
+                                                               "stopped": {"rule": "train_accuracy >= 0.98" if seed
+                                                                           else "epochs = 3", "epoch": epochs}},
+                                                   "train_seconds": 30.0})
+        for seed in (0, 1):
+            _add_audit(store, "standard", 1.0, True, seed, 1.0, clean=0.8, conf=0.99,
+                       attacks={"deepwordbug": (0.3, 0.2)})
+    paths = write_report(tmp_path)
+    assert [Path(p).name for p in paths["figures"] if "training" in Path(p).name] == ["training-rt.png"]
+    markdown = paths["report.md"].read_text()
+    assert "| rt standard* seed=1 | t-standard-1.0-True-1 | 100 | 4 (train_accuracy >= 0.98) |" in markdown
+    assert "| rt standard* seed=0 | t-standard-1.0-True-0 | 100 | 3 |" in markdown
+    assert "![Training curves (rt)](figures/training-rt.png)" in markdown

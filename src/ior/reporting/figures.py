@@ -220,3 +220,52 @@ def reliability(data: ReportData, folder: Path, *, per_figure: int = 12) -> list
                               "Clean test examples of every served model, seeds pooled; bars: accuracy per "
                               "confidence bin, red dots: the bin's mean confidence, dashed: perfect calibration."))
     return out or [Missing("Reliability diagrams", "no per-example clean predictions in the store.")]
+
+
+#: What the training-curve figure draws per epoch: (history key, axis label, log scale).
+CURVES = (("train_loss", "mean training loss", False), ("train_accuracy", "training accuracy", False),
+          ("last_grad_norm", "gradient norm before normalising (last step)", True))
+
+
+def _variant(label: str) -> tuple[str, str]:
+    """("rt", "standard*") from a training cell's label "rt standard* seed=0" (a model nothing audited)."""
+    parts = [p for p in label.split() if not p.startswith("seed=")]
+    return parts[0], " ".join(parts[1:]) or parts[0]
+
+
+def training_curves(data: ReportData, folder: Path) -> list:
+    """Per dataset: training loss, training accuracy and gradient norm per epoch, one line per model
+    (mean over seeds): how far each model was trained, and whether it fitted."""
+    audited = {a.train_key: (g.dataset, g.label) for g in data.groups for a in g.audits}
+    curves = defaultdict(lambda: defaultdict(list))
+    for cell in data.train_cells:
+        history = (cell["result"].get("metrics") or {}).get("history") or []
+        if history:
+            dataset, variant = audited.get(cell["key"]) or _variant(cell["label"])
+            curves[dataset][variant].append(history)
+    out = []
+    for dataset, variants in curves.items():
+        fig, axes = _new_figure(len(CURVES), width=4.6, height=3.4)
+        styles = _series_styles(len(variants))
+        for (variant, histories), style in zip(sorted(variants.items()), styles):
+            epochs = max(len(h) for h in histories)
+            for ax, (key, _, _) in zip(axes, CURVES):
+                mean = [np.mean(values) if (values := [h[e][key] for h in histories
+                                                        if e < len(h) and h[e].get(key) is not None]) else np.nan
+                        for e in range(epochs)]
+                if not np.all(np.isnan(mean)):
+                    ax.plot(range(1, epochs + 1), mean, label=f"{variant} ({len(histories)})", **style)
+        for ax, (_, label, log) in zip(axes, CURVES):
+            ax.set_xlabel("epoch", fontsize=8)
+            ax.set_ylabel(label, fontsize=8)
+            if log and ax.lines:
+                ax.set_yscale("log")
+                ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        axes[0].legend(fontsize=7)
+        path = _save(fig, folder, f"training-{_slug(dataset)}")
+        out.append(Figure(f"Training curves ({dataset})", path,
+                          "Per epoch, mean over seeds (their number in brackets): the training loss (of logits/T "
+                          "at training temperature T), the training accuracy on the batches as the method trained "
+                          "on them, and the global gradient norm of the epoch's last step before grad-norm "
+                          "rescaled it (dotted: 1; below it, normalising enlarges the step)."))
+    return out or [Missing("Training curves", "no training cell in the store recorded its per-epoch history.")]

@@ -47,11 +47,17 @@ def _training_table(data: ReportData) -> list:
         metrics = cell["result"]["metrics"]
         final = metrics.get("final", {})
         seconds = cell["result"].get("train_seconds")
-        rows.append([cell["label"], cell["key"], metrics.get("n_train", "–"),
+        stopped = metrics.get("stopped") or {}
+        epochs = len(metrics.get("history") or []) or "–"
+        if stopped.get("rule") and not stopped["rule"].startswith("epochs"):
+            epochs = f"{epochs} ({stopped['rule']})"
+        rows.append([cell["label"], cell["key"], metrics.get("n_train", "–"), epochs,
                      f"{final.get('train_loss', float('nan')):.4f}",
                      "–" if final.get("eval_accuracy") is None else f"{100 * final['eval_accuracy']:.2f}",
                      "–" if seconds is None else f"{seconds:.0f}"])
-    return [Table("", ["model", "cell", "train examples", "final train loss", "validation acc %", "seconds"], rows)]
+    return [Table("", ["model", "cell", "train examples", "epochs", "final train loss", "validation acc %",
+                       "seconds"], rows,
+                  "Epochs trained; when a stopping rule ended training early, the rule it met.")]
 
 
 def _intro(store: ResultStore, data: ReportData) -> str:
@@ -80,7 +86,7 @@ def build_sections(data: ReportData, folder: Path) -> tuple[list, dict]:
         Section("Figure 3: logit range", "", figures.figure3(data, folder)),
         Section("Reliability diagrams", "", figures.reliability(data, folder)),
         Section("Table 20: word importance of a model and its ↑conf twin", "", tables.table20(data, pairs)),
-        Section("Training runs", "", _training_table(data)),
+        Section("Training runs", "", _training_table(data) + figures.training_curves(data, folder)),
     ]
     extras = {"word_importance": pairs, "claims": claim_records}
     return sections, extras

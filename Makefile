@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ior-installed
 DEMO_MODEL ?= runs/minilm-rt-cpu
 DEMO_N     ?= 200
+DEMO_WORKERS ?= 2
 DEMO_IMAGE_MODEL ?= runs/cnn-fmnist
 DEMO_IMAGE_N     ?= 500
 PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
@@ -34,7 +35,7 @@ demo: data
 	$(BIN)/ior train --preset cpu --out $(DEMO_MODEL)
 	$(BIN)/ior audit --model $(DEMO_MODEL) --dataset rt \
 		--serve-temperature 1 0.01 1e6 --names baseline up-conf down-conf \
-		--attack deepwordbug pwws --n-examples $(DEMO_N) --out demo
+		--attack deepwordbug pwws --n-examples $(DEMO_N) --workers $(DEMO_WORKERS) --out demo
 
 # The image twin of `make demo`: a Fashion-MNIST CNN served at T_d = 1, 0.01 and 1e6, attacked with
 # PGD (cross-entropy: the loss a temperature can blind) and APGD-DLR (a ratio of logit gaps: it cannot).

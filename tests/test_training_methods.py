@@ -110,7 +110,7 @@ def test_fingerprint_ignores_other_methods_settings_and_keeps_old_runs():
     standard = TrainConfig(model="m", temperature=100.0, grad_norm=True)
     new = {"method", "adv_steps", "adv_lr", "adv_init_mag", "adv_max_norm", "ascc_alpha", "ascc_beta",
            "ascc_synonyms", "ascc_max_synonyms", "ddi_samples", "ddi_steps", "ddi_normalization",
-           "ddi_clip_norm", "augment_from"}
+           "ddi_clip_norm", "augment_from", "stop_train_loss", "stop_train_accuracy"}
     old = {k: v for k, v in standard.to_dict().items() if k not in new}
     import hashlib
 

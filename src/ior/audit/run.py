@@ -152,6 +152,7 @@ class Auditor:
     def run(self, test_inputs, test_labels, val_inputs, val_labels, *, name="model") -> ModelAudit:
         started = time.time()
         cfg = self.config
+        self._calibration_key = None  # the validation logits of this run only
         test_labels = np.asarray(test_labels)
         val_labels = np.asarray(val_labels)
         if len(test_inputs) == 0:
@@ -295,19 +296,23 @@ class Auditor:
         }
         return clean, calibration
 
-    def _fit_cal(self, val_inputs, val_labels) -> TemperatureScaling:
+    def _calibration_set(self, val_inputs, val_labels, piercing: str):
+        """The served model's counted logits on the validation examples ``cal`` and ``platt`` fit on, and
+        their labels: computed once per audit, shared by both fits."""
         n = len(val_inputs) if self.config.n_calibration is None else min(self.config.n_calibration, len(val_inputs))
         if n == 0:
-            raise ValueError("cal needs a labelled validation set, and it is empty")
-        logits = counted_logits(self.served, val_inputs[:n])
-        return TemperatureScaling().fit(logits, np.asarray(val_labels[:n]))
+            raise ValueError(f"{piercing} needs a labelled validation set, and it is empty")
+        key = (id(val_inputs), n)
+        if getattr(self, "_calibration_key", None) != key:
+            self._calibration_key = key
+            self._calibration = (counted_logits(self.served, val_inputs[:n]), np.asarray(val_labels[:n]))
+        return self._calibration
+
+    def _fit_cal(self, val_inputs, val_labels) -> TemperatureScaling:
+        return TemperatureScaling().fit(*self._calibration_set(val_inputs, val_labels, "cal"))
 
     def _fit_platt(self, val_inputs, val_labels) -> MatrixScaling:
-        n = len(val_inputs) if self.config.n_calibration is None else min(self.config.n_calibration, len(val_inputs))
-        if n == 0:
-            raise ValueError("platt needs a labelled validation set, and it is empty")
-        logits = counted_logits(self.served, val_inputs[:n])
-        return MatrixScaling(kind=self.config.platt_kind).fit(logits, np.asarray(val_labels[:n]))
+        return MatrixScaling(kind=self.config.platt_kind).fit(*self._calibration_set(val_inputs, val_labels, "platt"))
 
     def _fit_opt(self, val_inputs, val_labels) -> AdversarialTemperatureSearch:
         cfg = self.config

@@ -39,13 +39,14 @@ sys.path.insert(0, str(BENCH))
 import textattack_reference as ref  # noqa: E402  (bench sibling)
 
 
-def run_our_audit(args, base, suite, test, val) -> dict:
+def run_our_audit(args, base, suite, test, val, runtime="torch") -> dict:
     import attack_speed
 
     from ior.audit.config import AuditConfig
     from ior.audit.run import Auditor
+    from ior.models.onnx_runtime import with_runtime
 
-    classifier = attack_speed.fresh_classifier(base)
+    classifier = with_runtime(attack_speed.fresh_classifier(base), args.model, runtime, threads=args.threads)
     config = AuditConfig(serve_temperature=args.serve_temperature, attacks=(args.attack,), n_examples=len(test),
                          n_opt=args.n_opt, piercings=("cal", "opt"), seed=args.seed, n_bootstrap=1000)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -53,12 +54,13 @@ def run_our_audit(args, base, suite, test, val) -> dict:
         list(test.texts), list(test.labels), list(val.texts), list(val.labels), name="bench")
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     distinct = classifier.cached_texts()  # every text the audit ran through the network once
-    bound = attack_speed.query_bound(attack_speed.fresh_classifier(base), distinct)
+    bound = attack_speed.query_bound(attack_speed.fresh_classifier(base), distinct) if runtime == "torch" else None
     stages = {}
     for row in audit.examples:
         stages.setdefault(row["stage"], []).append(row)
     result = audit.attacks[args.attack]
     return {
+        "runtime": runtime,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "network_texts": classifier.forward_count,
@@ -105,7 +107,18 @@ def run_textattack_runs(args, env, base, runs, examples) -> None:
             path.write_text(json.dumps(run["textattack"]) + "\n")
 
 
-def summarize(args, ours, runs) -> dict:
+def runtime_summary(ours, other, ta_seconds, ta_cpu) -> dict:
+    """Our audit searched with a faster runtime (``--runtime onnx``) next to the torch one: time, speed-up
+    over torch and over TextAttack, and whether every counted outcome is the same."""
+    same = {stage: other["outcomes"].get(stage) == outcomes for stage, outcomes in ours["outcomes"].items()}
+    return {"seconds": other["seconds"], "cpu_seconds": other["cpu_seconds"],
+            "speedup_over_torch": ours["seconds"] / other["seconds"],
+            "speedup": ta_seconds / other["seconds"], "speedup_cpu": ta_cpu / other["cpu_seconds"],
+            "adv_acc": other["adv_acc"], "opt_temperature": other["opt"]["temperature"],
+            "same_outcomes": all(same.values()), "same_outcomes_by_stage": same}
+
+
+def summarize(args, ours, runs, others=()) -> dict:
     def accuracy(records):
         return sum(r["outcome"] == "failed" for r in records) / len(records)
 
@@ -145,6 +158,7 @@ def summarize(args, ours, runs) -> dict:
         "query_bound_seconds": ours["query_bound"]["seconds"],
         "query_bound_cpu_seconds": ours["query_bound"]["cpu_seconds"],
         "threads": args.threads,
+        "ours_runtimes": {other["runtime"]: runtime_summary(ours, other, ta_seconds, ta_cpu) for other in others},
     }
 
 
@@ -165,6 +179,10 @@ def format_summary(row) -> str:
                  f"{t['cpu_seconds']:.1f} -> {row['speedup_cpu']:.2f}x")
     lines.append(f"texts through the network: ours {o['network_texts']}, TextAttack {t['distinct_texts']} distinct "
                  f"per example per run ({t['queries']} as it counts queries)")
+    for runtime, r in row.get("ours_runtimes", {}).items():
+        lines.append(f"ours with --runtime {runtime}: {r['seconds']:.1f} s wall ({r['speedup_over_torch']:.2f}x torch), "
+                     f"TextAttack {t['seconds']:.1f} -> {r['speedup']:.2f}x; CPU {r['speedup_cpu']:.2f}x; "
+                     f"same outcomes as torch: {r['same_outcomes']}")
     return "\n".join(lines)
 
 
@@ -177,6 +195,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=200, help="first N rt test examples (200)")
     parser.add_argument("--n-opt", type=int, default=100, help="validation examples per opt evaluation (100)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--onnx", action="store_true",
+                        help="also run our audit with --runtime onnx (export made before the clock starts)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in both engines (1)")
     parser.add_argument("--venv", type=Path, default=ref.DEFAULT_VENV)
     parser.add_argument("--rerun", action="store_true", help="ignore TextAttack raw results of earlier runs")
@@ -207,9 +227,14 @@ def main(argv=None) -> int:
     suite = TextAttackSuite(wordnet=load_wordnet(), seed=args.seed, progress=False)
     print(f"ours: auditing {args.model} at T_d = {args.serve_temperature:g}", file=sys.stderr, flush=True)
     ours = run_our_audit(args, base, suite, test, val)
+    others = []
+    if args.onnx:
+        print("ours: the same audit with --runtime onnx", file=sys.stderr, flush=True)
+        fresh_suite = TextAttackSuite(wordnet=load_wordnet(), seed=args.seed, progress=False)  # no warm caches
+        others.append(run_our_audit(args, base, fresh_suite, test, val, runtime="onnx"))
     runs = planned_runs(args, ours)
     run_textattack_runs(args, env, base, runs, examples)
-    row = summarize(args, ours, runs)
+    row = summarize(args, ours, runs, others)
     print(format_summary(row))
 
     ref.merge_rows(args.out, [row])

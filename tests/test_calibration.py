@@ -30,8 +30,30 @@ def test_temperature_scaling_flags_separable_data_as_not_converged():
     logits = np.array([[3.0, -3.0], [-2.0, 2.0], [4.0, 0.0]])
     with pytest.warns(RuntimeWarning, match="edge of its range"):
         fit = TemperatureScaling().fit(logits, np.array([0, 1, 0]))
-    assert not fit.converged_
+    assert not fit.converged_ and fit.separable_ and fit.n_samples_ == 3
     assert fit.temperature_ < 1e-10
+
+
+def test_a_fit_on_a_validation_set_with_errors_is_not_separable():
+    z, y = _synthetic(n=2000)
+    fit = TemperatureScaling().fit(z, y)
+    assert fit.converged_ and not fit.separable_
+
+
+def test_cal_on_its_search_bound_is_flagged_as_such_not_as_miscalibration():
+    from ior.audit.flags import compute_flags
+
+    logits = np.array([[3.0, -3.0], [-2.0, 2.0], [4.0, 0.0]])
+    common = {"zeta": 1.0, "cal_temperature": 1e-12}
+    codes = {f.code: f for f in compute_flags(logits, **common, cal_converged=False, cal_separable=True,
+                                               n_validation=3)}
+    assert "calibration-temperature-extreme" not in codes
+    assert "every one of the 3 validation examples is classified correctly" in codes[
+        "calibration-not-converged"].message
+    edge = compute_flags(logits, **common, cal_converged=False)
+    assert "edge of the search range" in next(f.message for f in edge if f.code == "calibration-not-converged")
+    converged = {f.code for f in compute_flags(logits, **common)}  # a real fit far from 1: miscalibration
+    assert "calibration-temperature-extreme" in converged and "calibration-not-converged" not in converged
 
 
 def test_temperature_scaling_rejects_bad_input():

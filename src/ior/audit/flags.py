@@ -44,8 +44,10 @@ def uniform_share(logits) -> float:
 
 
 def compute_flags(logits, *, zeta, cal_temperature=None, zeta_threshold=1e-4, cal_far_factor=10.0,
-                  share_threshold=0.1, probabilities=False) -> list[Flag]:
-    """All flags that fire for a served model's clean test logits."""
+                  share_threshold=0.1, probabilities=False, cal_converged=True, cal_separable=False,
+                  n_validation=None) -> list[Flag]:
+    """All flags that fire for a served model's clean test logits (and, with ``cal_*``, for the
+    temperature ``cal`` fitted on validation)."""
     flags = []
     saturated = saturation_share(logits)
     if saturated >= share_threshold:
@@ -61,7 +63,13 @@ def compute_flags(logits, *, zeta, cal_temperature=None, zeta_threshold=1e-4, ca
         flags.append(Flag("low-confidence-variance", zeta, zeta_threshold,
                           f"confidence variance {zeta:.2e} is below {zeta_threshold:g} (Eq. 5): "
                           "confidences barely vary across inputs"))
-    if cal_temperature is not None and abs(math.log10(cal_temperature)) > math.log10(cal_far_factor):
+    if cal_temperature is not None and not cal_converged:
+        why = (f"every one of the {n_validation} validation examples is classified correctly, so the NLL keeps "
+               "falling as T -> 0" if cal_separable else "the NLL's minimum lies on the edge of the search range")
+        flags.append(Flag("calibration-not-converged", cal_temperature, 0.0,
+                          f"NLL calibration ended on its search bound (T = {cal_temperature:.3g}): {why}; "
+                          "cal's temperature is not a calibration here (use a larger validation set)"))
+    elif cal_temperature is not None and abs(math.log10(cal_temperature)) > math.log10(cal_far_factor):
         flags.append(Flag("calibration-temperature-extreme", cal_temperature, cal_far_factor,
                           f"NLL calibration wants T = {cal_temperature:.3g}, more than {cal_far_factor:g}x "
                           "away from 1: the model is extremely miscalibrated"))

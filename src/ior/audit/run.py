@@ -176,6 +176,9 @@ class Auditor:
             cal_model = TemperatureScaled(self.served, cal_fit.temperature_)
         flags = compute_flags(clean_logits, zeta=calibration["confidence_variance"],
                               cal_temperature=cal_fit.temperature_ if cal_fit else None,
+                              cal_converged=getattr(cal_fit, "converged_", True),
+                              cal_separable=getattr(cal_fit, "separable_", False),
+                              n_validation=getattr(cal_fit, "n_samples_", None),
                               zeta_threshold=cfg.zeta_threshold, cal_far_factor=cfg.cal_far_factor,
                               probabilities=is_probs)
         opt_summary = None

@@ -42,6 +42,11 @@ class TemperatureScaling:
     converged_ : bool
         False when the minimum lies on a bound of the search range (e.g. a perfectly separable
         validation set, whose NLL keeps falling as T -> 0).
+    separable_ : bool
+        True when every validation example's top logit is its label: the NLL then has no minimum
+        at any T > 0 and the fit ends on the lower bound.
+    n_samples_ : int
+        Number of validation examples fitted.
 
     Examples
     --------
@@ -91,6 +96,8 @@ class TemperatureScaling:
         self.nll_ = objective(log10_t)
         self.nll_at_one_ = objective(0.0)
         self.converged_ = bool(lo + self.grid_step < log10_t < hi - self.grid_step)
+        self.separable_ = bool((logits.argmax(axis=1) == labels).all())
+        self.n_samples_ = int(logits.shape[0])
         if not self.converged_:
             warnings.warn(
                 f"temperature fit reached the edge of its range (T = {self.temperature_:.3g}); "

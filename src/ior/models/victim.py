@@ -89,13 +89,20 @@ def load_sequence_classifier(path: str | Path, *, num_labels: int | None = None,
     config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
     if num_labels is not None:
         kwargs["num_labels"] = int(num_labels)
+        # Fine-tuning a classifier on a task with another number of classes: its head is replaced by
+        # a new one (it cannot be reused); the encoder is kept.
+        kwargs["ignore_mismatched_sizes"] = bool(allow_new_head)
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
             str(path), output_loading_info=True, **kwargs
         )
     except ValueError as exc:
         raise ValueError(f"model {str(path)!r} is not a sequence classifier: {exc}") from exc
-    missing = [k for k in info.get("missing_keys", []) if k.startswith(_HEAD_PREFIXES)]
+    replaced = [k for k, *_ in info.get("mismatched_keys", []) if k.startswith(_HEAD_PREFIXES)]
+    if replaced:
+        logger.warning("%s: the %d-class head of the checkpoint is replaced by a new %d-class head", path,
+                       config.num_labels, num_labels)
+    missing = [k for k in info.get("missing_keys", []) if k.startswith(_HEAD_PREFIXES)] + replaced
     if missing and not allow_new_head:
         raise ValueError(
             f"model {str(path)!r} has no trained classification head "

@@ -305,3 +305,21 @@ def test_word_embeddings_from_a_text_file_reach_textfooler(models, good_data, tm
     suite = attack_suite(Args)
     embedding = suite.resources("tf")["embedding"]
     assert [embedding.index2word(i) for i in embedding.nearest_neighbours("wonderful", 1)] == ["marvellous"]
+
+
+@pytest.mark.parametrize("command", ["train", "audit"])
+def test_threads_sets_torch_threads_before_anything_runs(command, monkeypatch, tmp_path, capsys):
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    argv = [command, "--dataset", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]
+    if command == "audit":
+        argv += ["--model", str(tmp_path / "model")]
+    capsys.readouterr()
+    assert main(argv + ["--threads", "1"]) == 2  # the bad dataset or model still fails, after the threads are set
+    assert calls == [1]
+    capsys.readouterr()
+    assert main(argv + ["--threads", "0"]) == 2
+    assert capsys.readouterr().err.strip().endswith("ior: error: --threads must be >= 1, got 0")
+    assert calls == [1] and not (tmp_path / "out").exists()

@@ -52,7 +52,14 @@ def add_model_and_data(p) -> None:
                            help="BAE's masked language model: any local Hugging Face masked-LM folder "
                                 "(safetensors), e.g. bert-base-uncased as in the paper")
     p.add_argument("--out", required=True, help="output folder")
+    add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_threads_argument(p) -> None:
+    p.add_argument("--threads", dest="torch_threads", type=int, default=None, metavar="N",
+                   help="torch threads of this process (default: torch's, one per core); e.g. 1 to leave "
+                        "the other cores to another job. The last float bits of a result may depend on it")
 
 
 def add_encoding_argument(p) -> None:

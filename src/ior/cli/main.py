@@ -78,6 +78,14 @@ def main(argv=None) -> int:
     _quiet_libraries()
     if getattr(args, "no_progress", False):
         _quiet_progress()
+    threads = getattr(args, "torch_threads", None)
+    if threads is not None:
+        if threads < 1:
+            print(f"ior: error: --threads must be >= 1, got {threads}", file=sys.stderr)
+            return EXIT_ERROR
+        import torch
+
+        torch.set_num_threads(threads)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")

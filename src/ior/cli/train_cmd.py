@@ -8,7 +8,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from ior.cli.common import add_encoding_argument
+from ior.cli.common import add_encoding_argument, add_threads_argument
 from ior.training.config import DDI_NORMALIZATIONS, METHODS, PRESETS
 from ior.training.images import IMAGE_METHODS, IMAGE_PRESETS, OPTIMIZERS
 
@@ -69,6 +69,7 @@ def register(sub) -> None:
     p.add_argument("--max-train-examples", type=int, default=None, help="train on a random subset")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--force", action="store_true", help="retrain even if --out holds the same run")
+    add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=run_train)
 

@@ -61,7 +61,7 @@ def test_a_two_class_checkpoint_fine_tuned_on_four_classes_gets_a_new_head(four_
 
 
 def test_audit_of_a_four_class_model(four_classes):
-    attacks = ["dg", "pwws"] if _have_wordnet() else ["dg"]
+    attacks = ["deepwordbug", "pwws"] if _have_wordnet() else ["deepwordbug"]
     out = four_classes["root"] / "audit"
     status, _, stderr = run(["audit", "--model", four_classes["model"], "--dataset", four_classes["data"],
                              "--serve-temperature", 1, 0.01, 1e6, "--attack", *attacks, "--n-examples", 12,
@@ -72,15 +72,15 @@ def test_audit_of_a_four_class_model(four_classes):
     assert len(models) == 3
     for model in models:
         assert 0.25 <= model["mean_confidence"] <= 1.0  # the top probability of four classes is at least 1/4
-    # T_d = 1e6 flattens the softmax to 1/4 per class, not 1/2; T_d = 0.01 saturates it.
+    # T_d = 1e6 flattens the softmax to 1/4 per class, not 1/2; T_d = 0.01 sharpens it.
     assert models[2]["mean_confidence"] == pytest.approx(0.25, abs=1e-3)
     assert models[1]["mean_confidence"] > models[0]["mean_confidence"]
     assert [m["clean_accuracy"] for m in models[1:]] == [models[0]["clean_accuracy"]] * 2  # no reordering
     rows = [json.loads(line) for line in (out / "examples.jsonl").read_text().splitlines()]
-    assert {row["attack"] for row in rows} == {"deepwordbug", "pwws"} & {"deepwordbug", *attacks}
+    assert {row["attack"] for row in rows} == set(attacks)
     for row in rows:
         assert row["label"] in range(4) and row["original_prediction"] in range(4)
         if row["outcome"] == "succeeded":  # an untargeted success: any of the three other classes
             assert row["adversarial_prediction"] in set(range(4)) - {row["label"]}
             assert row["rescored_prediction"] == row["adversarial_prediction"]
-    assert {row["adversarial_prediction"] for row in rows if row["outcome"] == "succeeded"}
+    assert any(row["outcome"] == "succeeded" for row in rows)

@@ -152,7 +152,7 @@ class Auditor:
     def run(self, test_inputs, test_labels, val_inputs, val_labels, *, name="model") -> ModelAudit:
         started = time.time()
         cfg = self.config
-        self._calibration_key = None  # the validation logits of this run only
+        self._calibration = None  # the validation logits cal and platt fit on, computed once per run
         test_labels = np.asarray(test_labels)
         val_labels = np.asarray(val_labels)
         if len(test_inputs) == 0:
@@ -305,9 +305,7 @@ class Auditor:
         n = len(val_inputs) if self.config.n_calibration is None else min(self.config.n_calibration, len(val_inputs))
         if n == 0:
             raise ValueError(f"{piercing} needs a labelled validation set, and it is empty")
-        key = (id(val_inputs), n)
-        if getattr(self, "_calibration_key", None) != key:
-            self._calibration_key = key
+        if self._calibration is None:
             self._calibration = (counted_logits(self.served, val_inputs[:n]), np.asarray(val_labels[:n]))
         return self._calibration
 

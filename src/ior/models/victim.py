@@ -102,7 +102,7 @@ def load_sequence_classifier(path: str | Path, *, num_labels: int | None = None,
     if replaced:
         logger.warning("%s: the %d-class head of the checkpoint is replaced by a new %d-class head", path,
                        config.num_labels, num_labels)
-    missing = [k for k in info.get("missing_keys", []) if k.startswith(_HEAD_PREFIXES)] + replaced
+    missing = [k for k in info.get("missing_keys", []) if k.startswith(_HEAD_PREFIXES)]
     if missing and not allow_new_head:
         raise ValueError(
             f"model {str(path)!r} has no trained classification head "

@@ -217,6 +217,27 @@ def test_html_tables_align_headers_with_their_columns():
     assert '<td class="nowrap">+78.2 [+74.6, +81.8]</td>' in body and '<td class="nowrap">–</td>' in body
     assert '<td class="text">a note long enough to be wrapped freely</td>' in body  # long cells may wrap
     assert "<code>cal</code> and <strong>bold</strong>" in body  # the report's little Markdown, rendered
+    assert page.startswith('<div class="table-wrap">')  # a wide table scrolls by itself, not the whole page
+
+
+def test_a_flat_line_is_drawn_flat_and_near_points_get_separate_labels(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from ior.reporting.figures import _min_span
+
+    fig, ax = plt.subplots()
+    ax.plot([10, 89, 100], [1.6, 1.6, 1.6])
+    _min_span(ax, [1.6, 1.6, 1.6], span=10)
+    low, high = ax.get_ylim()
+    assert high - low == pytest.approx(10) and low >= -1 and low < 1.6 < high  # autoscale alone spans ~0.2
+    ax.set_ylim(97, 99.5)
+    _min_span(ax, [98.0, 99.0], span=10)
+    assert ax.get_ylim() == pytest.approx((91.0, 101.0))  # near 100 the span is kept and the axis stops at 101
+    ax.set_ylim(0, 80)
+    _min_span(ax, [2.0, 78.0], span=10)
+    assert ax.get_ylim() == (0, 80)  # a wide axis is left alone
+    plt.close(fig)
 
 
 def test_training_curves_and_the_epoch_a_rule_stopped_at(tmp_path):

@@ -162,7 +162,7 @@ def _verdict_table(report: dict) -> str:
     header = "".join(html_cell(h, "th", classes[c]) for c, h in enumerate(head))
     body = "".join("<tr>" + "".join(html_cell(v, align=classes[c]) for c, v in enumerate(cells))
                    + f'<td class="text">{_verdict(verdict)}</td></tr>' for cells, verdict in rows)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="table-wrap"><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _model_card(m: dict) -> str:

@@ -87,6 +87,7 @@ th { background: #f2f2f2; }
 .missing { background: #fff6e0; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
 img { max-width: 100%; }
 pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
+.table-wrap { overflow-x: auto; }
 """
 
 
@@ -138,7 +139,7 @@ def html_table(header: list, rows: list) -> str:
     head = "".join(html_cell(h, "th", classes[c] if c < len(classes) else "") for c, h in enumerate(header))
     body = "".join("<tr>" + "".join(html_cell(v, align=classes[c]) for c, v in enumerate(row)) + "</tr>"
                    for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _html_text(text: str) -> str:

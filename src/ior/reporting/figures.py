@@ -48,6 +48,19 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text).strip("-").lower() or "x"
 
 
+def _min_span(ax, values: list, *, span: float) -> None:
+    """Widen the y axis to at least ``span`` percentage points (within 0-100), so a flat line reads as flat
+    rather than as a change magnified by autoscaling."""
+    if not values:
+        return
+    low, high = ax.get_ylim()
+    if high - low >= span:
+        return
+    middle = (min(values) + max(values)) / 2
+    low = float(np.clip(middle - span / 2, -1.0, 101.0 - span))
+    ax.set_ylim(low, low + span)
+
+
 def figure1(data: ReportData, folder: Path) -> list:
     """Adversarial accuracy against mean clean confidence, one line per model over serving temperatures."""
     out = []
@@ -61,6 +74,8 @@ def figure1(data: ReportData, folder: Path) -> list:
         attacks = sorted({a for v in swept.values() for g in v for a in g.attacks})
         fig, axes = _new_figure(len(attacks))
         for ax, attack in zip(axes, attacks):
+            placed = []  # (x, y) of the labels on this panel, so near points get stacked labels
+            values = []
             for members in swept.values():
                 x = [100 * (g.mean_confidence()["mean"] or np.nan) for g in members]
                 for piercing, style in (("none", "-o"), ("cal", "--s")):
@@ -70,12 +85,16 @@ def figure1(data: ReportData, folder: Path) -> list:
                         continue
                     name = members[0].label + ("" if piercing == "none" else " after cal")
                     ax.plot(x, y, style, label=name, alpha=0.85 if piercing == "none" else 0.6)
+                    values += [v for v in y if not np.isnan(v)]
                 for g, xi in zip(members, x):
                     yi = g.adversarial(attack, "none")["mean"]
                     if yi is not None:
+                        near = sum(abs(xi - px) < 15 and abs(100 * yi - py) < 8 for px, py in placed)
+                        placed.append((xi, 100 * yi))
                         ax.annotate(f"T_d={g.serve_temperature:g}", (xi, 100 * yi), fontsize=7,
-                                    textcoords="offset points", xytext=(3, 3))
+                                    textcoords="offset points", xytext=(3, 3 - 10 * near))
             ax.margins(0.12)
+            _min_span(ax, values, span=10)
             ax.set_xlabel("mean confidence on clean test (%)")
             ax.set_ylabel("adversarial accuracy (%)")
             ax.set_title(f"{dataset}: {attack}")

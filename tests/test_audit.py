@@ -223,3 +223,78 @@ def test_a_transfer_that_does_not_carry_over_leaves_the_served_model_robust():
         ids[:60], model.labels[:60], ids[60:], model.labels[60:])
     assert audit.attacks["flip"]["transfer"] == pytest.approx(audit.clean["accuracy"])
     assert audit.attacks["flip"]["verdict"] == GENUINE
+
+
+class Killed(Exception):
+    """Stands for a process killed part-way through an audit."""
+
+
+class CountingAttack(SignalAttack):
+    """SignalAttack that counts its runs and can be told to die on the n-th."""
+
+    def __init__(self, die_on=None):
+        self.calls, self.die_on = 0, die_on
+
+    def run(self, name, model, inputs, labels, *, desc):
+        self.calls += 1
+        if self.calls == self.die_on:
+            raise Killed(desc)
+        return super().run(name, model, inputs, labels, desc=desc)
+
+
+def _checkpointed(suite, folder, fingerprint=None, temperature=0.01):
+    from ior.audit.checkpoint import AuditCheckpoint
+
+    model = TableModel()
+    ids = np.arange(N)
+    config = AuditConfig(serve_temperature=temperature, attacks=("flip", "flip2"), opt_attack="flip", n_opt=60,
+                         n_bootstrap=500, piercings=("cal", "opt"))
+    checkpoint = None if folder is None else AuditCheckpoint(folder, fingerprint or {"model": "table"})
+    audit = Auditor(model, suite, config, progress=False, checkpoint=checkpoint).run(
+        ids[:60], model.labels[:60], ids[60:], model.labels[60:], name="m")
+    return audit, checkpoint
+
+
+def test_a_stopped_audit_resumes_from_its_finished_runs_and_matches_an_uninterrupted_one(tmp_path):
+    whole = CountingAttack()
+    expected, _ = _checkpointed(whole, None)
+    n_runs = whole.calls  # opt's Q(T) evaluations, then served/cal/opt for each of two attacks
+    assert n_runs > 6
+    with pytest.raises(Killed):
+        _checkpointed(CountingAttack(die_on=n_runs - 1), tmp_path / "ckpt")
+    resumed_suite = CountingAttack()
+    resumed, checkpoint = _checkpointed(resumed_suite, tmp_path / "ckpt")
+    assert checkpoint.loaded == n_runs - 2 and resumed_suite.calls == 2  # only the unfinished runs attack again
+    assert resumed.attacks == expected.attacks and resumed.opt == expected.opt
+    assert resumed.worst_case == expected.worst_case
+    assert resumed.examples == expected.examples
+
+
+def test_a_checkpoint_of_another_audit_or_a_damaged_run_is_not_used(tmp_path):
+    folder = tmp_path / "ckpt"
+    first = CountingAttack()
+    expected, _ = _checkpointed(first, folder)
+    again = CountingAttack()
+    _checkpointed(again, folder, fingerprint={"model": "retrained"})  # another model: everything runs again
+    assert again.calls == first.calls
+    damaged = sorted(folder.glob("*.npz"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:-7])
+    third = CountingAttack()
+    resumed, checkpoint = _checkpointed(third, folder, fingerprint={"model": "retrained"})
+    assert third.calls == 1 and checkpoint.loaded == first.calls - 1  # the damaged run is attacked again
+    assert resumed.attacks == expected.attacks
+    other = CountingAttack()
+    _checkpointed(other, folder, fingerprint={"model": "retrained"}, temperature=1e6)  # other temperatures
+    assert other.calls == first.calls
+
+
+def test_an_audit_refused_before_any_attack_leaves_no_checkpoint(tmp_path):
+    from ior.audit.checkpoint import AuditCheckpoint
+
+    model = TableModel(probabilities=True)
+    ids = np.arange(N)
+    checkpoint = AuditCheckpoint(tmp_path / "ckpt", {"model": "table"})
+    with pytest.raises(ValueError, match="already sum to 1"):
+        Auditor(model, SignalAttack(), AuditConfig(serve_temperature=1.0, attacks=("flip",)), progress=False,
+                checkpoint=checkpoint).run(ids[:60], model.labels[:60], ids[60:], model.labels[60:])
+    assert not (tmp_path / "ckpt").exists()

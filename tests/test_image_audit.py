@@ -148,3 +148,38 @@ def test_fail_on_illusion_exits_3_after_writing_the_report(trained, tmp_path):
     # The same audit passes a gate it does not trip.
     code, _, err = run(argv + ["--fail-on", "gap>100"])
     assert code == 0, err
+
+
+def test_a_stopped_audit_resumes_and_reports_what_an_uninterrupted_one_reports(trained, tmp_path, monkeypatch):
+    from ior.attacks.image import ImageAttackSuite
+
+    data, model = trained
+    argv = ["audit", "--model", str(model), "--dataset", str(data), "--serve-temperature", "1e-4",
+            "--attack", "pgd", "apgd-ce", "--epsilon", "0.3", "--n-examples", "40", "--piercing", "cal",
+            "--apgd-steps", "10", "--no-progress"]
+    code, _, err = run([*argv, "--out", str(tmp_path / "whole")])
+    assert code == 0, err
+    real_run, calls = ImageAttackSuite.run, []
+
+    def dies_on_the_third_run(self, *args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 3:
+            raise RuntimeError("killed")
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImageAttackSuite, "run", dies_on_the_third_run)
+    out = tmp_path / "stopped"
+    code, _, err = run([*argv, "--out", str(out)])
+    assert code != 0 and "killed" in err and not (out / "report.json").exists()
+    assert len(list((out / ".partial").rglob("*.npz"))) == 2  # pgd served and after cal
+    calls.clear()
+    monkeypatch.setattr(ImageAttackSuite, "run", lambda self, *a, **k: calls.append(a[0]) or real_run(self, *a, **k))
+    code, _, err = run([*argv, "--out", str(out)])
+    assert code == 0, err
+    assert "resuming" in err and calls == ["apgd-ce", "apgd-ce"] and not (out / ".partial").exists()
+    whole, resumed = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("whole", "stopped"))
+    for report in (whole, resumed):
+        for m in report["models"]:
+            m.pop("elapsed_seconds")
+    assert resumed["models"] == whole["models"]  # every number and verdict, to the bit
+    assert (out / "examples.jsonl").read_text() == (tmp_path / "whole" / "examples.jsonl").read_text()

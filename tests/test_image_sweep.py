@@ -97,3 +97,50 @@ def test_the_committed_image_configs_are_valid(name, tmp_path):
     assert config.modality == "image"
     plan = plan_sweep(config)
     assert plan.size()["train_cells"] == len(raw["datasets"]) * {"repro-images-cpu": 48, "repro-images-paper": 96}[name]
+
+
+def test_an_audit_cell_stopped_part_way_resumes_from_its_finished_runs(tmp_path, monkeypatch):
+    from ior.attacks.image import ImageAttackSuite
+
+    data = write_npz_dataset(tmp_path / "data", n=(160, 40, 40))
+    config = tmp_path / "sweep.yaml"
+    config.write_text(CONFIG.format(data=data).replace("train_temperatures: [1, 100]", "train_temperatures: [1]")
+                      .split("grid:")[0])
+    real_run, calls = ImageAttackSuite.run, []
+    monkeypatch.setattr(ImageAttackSuite, "run", lambda self, *a, **k: calls.append(a[0]) or real_run(self, *a, **k))
+    code, _, err = run(["sweep", str(config), "--out", str(tmp_path / "whole"), "--workers", "0", "--no-progress"])
+    assert code == 0, err
+    n_total = len(calls)  # opt's Q(T) evaluations, then 2 attacks x (served, cal, opt)
+    calls.clear()
+
+    def dies_on_a_late_run(self, *args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 5:  # after opt's Q(T) evaluations and the first attack runs
+            raise RuntimeError("killed")
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImageAttackSuite, "run", dies_on_a_late_run)
+    out = tmp_path / "stopped"
+    code, _, err = run(["sweep", str(config), "--out", str(out), "--workers", "0", "--no-progress"])
+    assert code == 2 and "1 cell(s) failed" in err
+    (partial,) = (out / "partial").iterdir()
+    assert len(list(partial.glob("*.npz"))) == 4
+    n_runs = len(calls) - 1
+    calls.clear()
+    monkeypatch.setattr(ImageAttackSuite, "run", lambda self, *a, **k: calls.append(a[0]) or real_run(self, *a, **k))
+    code, _, err = run(["sweep", str(config), "--out", str(out), "--workers", "0", "--no-progress"])
+    assert code == 0, err
+    assert not partial.exists()
+    rows = {r["key"]: r for r in ResultStore(out / "runs.sqlite").results()}
+    whole = {r["key"]: r for r in ResultStore(tmp_path / "whole" / "runs.sqlite").results()}
+    assert rows.keys() == whole.keys() and len(rows) == 6
+    for key, row in rows.items():
+        assert row["adversarial_accuracy"] == whole[key]["adversarial_accuracy"], row["attack"] + row["piercing"]
+        assert row["attack_temperature"] == whole[key]["attack_temperature"]
+    (audit,) = [c for c in ResultStore(out / "runs.sqlite").cells() if c["kind"] == "audit"]
+    assert f"({n_runs} attack run(s) loaded from a stopped run)" in err and len(calls) == n_total - n_runs
+    # A sweep killed between committing a cell and removing its runs: the next start removes them.
+    (out / "partial" / audit["key"]).mkdir(parents=True)
+    code, _, err = run(["sweep", str(config), "--out", str(out), "--workers", "0", "--no-progress"])
+    assert code == 0, err
+    assert not (out / "partial" / audit["key"]).exists()

@@ -137,9 +137,13 @@ class Auditor:
     reference : object, optional
         The model ``transfer`` crafts adversarial examples on (the paper's standard baseline at T = 1):
         anything the suite can attack. Required when ``config.piercings`` holds "transfer".
+    checkpoint : AuditCheckpoint, optional
+        Where each finished attack run is stored and looked up (:mod:`ior.audit.checkpoint`): an audit
+        run again with the same checkpoint attacks only what the first one did not finish.
     """
 
-    def __init__(self, model, suite: AttackSuite, config: AuditConfig, *, progress=True, reference=None):
+    def __init__(self, model, suite: AttackSuite, config: AuditConfig, *, progress=True, reference=None,
+                 checkpoint=None):
         if "transfer" in config.piercings and reference is None:
             raise ValueError("the transfer piercing needs a reference model to craft examples on (--transfer-from)")
         self.model = model
@@ -147,6 +151,7 @@ class Auditor:
         self.config = config
         self.progress = progress
         self.reference = reference
+        self.checkpoint = checkpoint
         self.served = serve(model, config.serve_temperature)
 
     def run(self, test_inputs, test_labels, val_inputs, val_labels, *, name="model") -> ModelAudit:
@@ -332,7 +337,21 @@ class Auditor:
 
     def _attack(self, attack, model, inputs, labels, clean_correct, stage) -> Robustness:
         """Attack ``model`` (the served model, a piercing of it, or the transfer reference) and re-score
-        every adversarial input on the served model."""
+        every adversarial input on the served model; a run the checkpoint holds is loaded instead."""
+        key = None
+        if self.checkpoint is not None:
+            key = self.checkpoint.key(attack=attack, stage=stage, model=model, inputs=inputs, labels=labels,
+                                      hyperparameters=getattr(self.suite, "suite", self.suite).hyperparameters(attack))
+            stored = self.checkpoint.load(key)
+            if stored is not None:
+                logger.info("%s %s: loaded from the checkpoint", attack, stage)
+                return stored
+        run = self._attack_run(attack, model, inputs, labels, clean_correct, stage)
+        if key is not None:
+            self.checkpoint.save(key, run)
+        return run
+
+    def _attack_run(self, attack, model, inputs, labels, clean_correct, stage) -> Robustness:
         desc = f"T_d={self.config.serve_temperature:g} {attack} {stage}"
         # A sharded suite attacks the model it was built for; the reference is attacked in this process.
         suite = getattr(self.suite, "suite", self.suite) if stage == "transfer" else self.suite

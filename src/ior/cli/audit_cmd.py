@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,9 @@ or .npz path, and a model trained by `ior train --dataset ... --arch ...` (chose
 
 Writes OUT/report.json, OUT/report.md, OUT/report.html (verdicts, reliability diagrams, Q(T) of opt,
 the adversarial examples with changed words highlighted; one self-contained file) and
-OUT/examples.jsonl, and prints the table.
+OUT/examples.jsonl, and prints the table. A stopped audit resumes: each attack run is kept in
+OUT/.partial as it finishes (until the report is written), and the same command run again loads
+those runs instead of attacking again (a changed model or setting starts afresh).
 
 Exit status: 0 audited; 2 bad input (nothing written); 3 a --fail-on condition tripped (the
 report is written first), for CI:  ior audit ... --fail-on illusion"""
@@ -107,6 +110,7 @@ def _fail_on(text: str):
 
 
 def run_audit(args) -> int:
+    from ior.audit.checkpoint import CHECKPOINT_DIR, AuditCheckpoint
     from ior.audit.config import AuditConfig
     from ior.audit.report import build_report, render_markdown, write_report
     from ior.audit.run import Auditor
@@ -144,11 +148,19 @@ def run_audit(args) -> int:
         sharded = ShardedSuite(suite, classifier, model_recipe=setup["model_recipe"],
                                suite_recipe=setup["suite_recipe"], workers=args.workers, executor=args.executor,
                                address=args.address, progress=not args.no_progress)
-    audits = []
+    audits, checkpoints = [], []
+    reference = setup.get("reference")
     try:
-        for name, config in zip(names, configs):
+        for i, (name, config) in enumerate(zip(names, configs)):
+            checkpoint = AuditCheckpoint(out / CHECKPOINT_DIR / f"{i}", {
+                "name": name, "config": config.to_dict(), "model_weights_sha256": classifier.weights_hash,
+                "reference_weights_sha256": getattr(reference, "weights_hash", None), "runtime": args.runtime})
+            if any(checkpoint.folder.glob("*.npz")):
+                print(f"ior: {name}: resuming from the attack runs a stopped audit finished ({checkpoint.folder})",
+                      file=sys.stderr)
+            checkpoints.append(checkpoint)
             auditor = Auditor(classifier, sharded or suite, config, progress=not args.no_progress,
-                              reference=setup.get("reference"))
+                              reference=reference, checkpoint=checkpoint)
             audits.append(auditor.run(setup["test_inputs"], setup["test_labels"], setup["val_inputs"],
                                       setup["val_labels"], name=name))
     finally:
@@ -171,6 +183,7 @@ def run_audit(args) -> int:
     report = build_report(audits, provenance=provenance, elapsed_seconds=time.time() - started)
     examples = [e for a in audits for e in a.examples]
     json_path, md_path = write_report(report, out, examples=examples)
+    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)  # the report holds everything they held
     markdown = render_markdown(report)
     print(markdown.split("\n## Provenance")[0].rstrip())
     print(f"\nwrote {json_path}, {md_path}, {md_path.with_suffix('.html')} and {json_path.parent / 'examples.jsonl'} "

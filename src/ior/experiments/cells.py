@@ -27,12 +27,19 @@ from ior.experiments.grid import stage_of
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = "models"
+#: Finished attack runs of audit cells still in progress (``<out>/partial/<audit key>``, removed when
+#: the cell is committed): a sweep stopped mid-audit resumes the audit instead of starting it again.
+PARTIAL_DIR = "partial"
 STAGING_PREFIX = ".staging-"
 CELL_FILE = "sweep_cell.json"
 
 
 def model_dir(out_dir, key: str) -> Path:
     return Path(out_dir) / MODELS_DIR / key
+
+
+def partial_dir(out_dir, key: str) -> Path:
+    return Path(out_dir) / PARTIAL_DIR / key
 
 
 def compute_cell(spec: dict, out_dir: str, threads: int = 1, audit_workers: int = 1) -> dict:
@@ -166,6 +173,7 @@ def _train_fields(train: dict) -> dict:
 
 def _audit(spec: dict, out: Path, *, audit_workers: int = 1) -> dict:
     from ior.attacks.suite import TextAttackSuite
+    from ior.audit.checkpoint import AuditCheckpoint
     from ior.audit.config import AuditConfig
     from ior.audit.run import Auditor
     from ior.audit.sharding import Recipe, ShardedSuite
@@ -222,9 +230,12 @@ def _audit(spec: dict, out: Path, *, audit_workers: int = 1) -> dict:
             reference = load_image_classifier(reference_dir, num_labels=test.num_labels)
         else:
             reference = TextClassifier.from_pretrained(reference_dir)
+    checkpoint = AuditCheckpoint(partial_dir(out, spec["key"]), {
+        "cell": spec["key"], "model_weights_sha256": classifier.weights_hash,
+        "reference_weights_sha256": getattr(reference, "weights_hash", None)})
     try:
-        audit = Auditor(classifier, sharded or suite, config, progress=False, reference=reference).run(
-            *inputs, name=spec["label"])
+        audit = Auditor(classifier, sharded or suite, config, progress=False, reference=reference,
+                        checkpoint=checkpoint).run(*inputs, name=spec["label"])
     finally:
         if sharded is not None:
             sharded.close()
@@ -260,7 +271,8 @@ def _audit(spec: dict, out: Path, *, audit_workers: int = 1) -> dict:
               "n_empty_skipped": {"test": n_empty_test, "validation": n_empty_val},
               "recipes": {a: suite.hyperparameters(a) for a in spec["attacks"]},
               "model_weights_sha256": classifier.weights_hash}
-    return {"result": result, "rows": rows, "examples": examples}
+    # Not in the result: a resumed cell stores what an uninterrupted one stores.
+    return {"result": result, "rows": rows, "examples": examples, "resumed_runs": checkpoint.loaded}
 
 
 def _row(spec: dict, audit, point: dict) -> dict:

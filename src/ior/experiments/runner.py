@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ior.experiments.cells import MODELS_DIR, STAGING_PREFIX, compute_cell, model_dir
+from ior.experiments.cells import MODELS_DIR, PARTIAL_DIR, STAGING_PREFIX, compute_cell, model_dir, partial_dir
 from ior.experiments.config import SweepConfig
 from ior.experiments.data import resolve_identities
 from ior.experiments.executors import make_executor
@@ -81,11 +81,19 @@ def prepare(config: SweepConfig, out) -> tuple[Path, Plan]:
     return out, plan_sweep(config, resolve_identities(config))
 
 
-def _remove_staging(out: Path) -> None:
+def _remove_staging(out: Path, done: set) -> None:
+    """Remove what a killed sweep left behind: half-written model folders, and the finished attack runs
+    of audit cells that were committed before their checkpoint was removed (those of unfinished audit
+    cells stay: the audit resumes from them)."""
     models = out / MODELS_DIR
     if models.is_dir():
         for path in models.glob(f"{STAGING_PREFIX}*"):
             shutil.rmtree(path, ignore_errors=True)
+    partial = out / PARTIAL_DIR
+    if partial.is_dir():
+        for path in partial.iterdir():
+            if path.name in done:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int = 1, address: str | None = None,
@@ -124,8 +132,8 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
     store = ResultStore(out / STORE_NAME)
     pool = None
     try:
-        _remove_staging(out)  # left by a killed sweep; the lock says no other sweep is writing
         done = store.completed_keys() & set(plan.by_key)
+        _remove_staging(out, store.completed_keys())  # left by a killed sweep; the lock says no other sweep writes
         # A finished model whose folder is gone (a store carried to another machine without its
         # models) is trained again only if an unfinished cell still needs it.
         needed = {r for c in plan.cells if c.key not in done for r in c.requires}
@@ -174,9 +182,10 @@ def _running_text(cells) -> str:
     return "running: " + "; ".join(labels) if labels else ""
 
 
-def _finished(cell: Cell, seconds: float) -> None:
+def _finished(cell: Cell, seconds: float, resumed: int = 0) -> None:
     """One line per finished cell on stderr (above the bar when there is one): a long sweep's record."""
-    tqdm.write(f"done {cell.kind} {cell.label} ({cell.key}) in {seconds:,.0f} s", file=sys.stderr)
+    note = f" ({resumed} attack run(s) loaded from a stopped run)" if resumed else ""
+    tqdm.write(f"done {cell.kind} {cell.label} ({cell.key}) in {seconds:,.0f} s{note}", file=sys.stderr)
 
 
 def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool, out: Path, threads: int,
@@ -213,9 +222,10 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
                                   requires=cell.requires, result=payload["result"], rows=payload["rows"],
                                   examples=payload["examples"], elapsed_seconds=payload["elapsed_seconds"],
                                   worker=payload["worker"])
+                shutil.rmtree(partial_dir(out, cell.key), ignore_errors=True)  # committed: no longer needed
                 done.add(cell.key)
                 summary.computed += 1
-                _finished(cell, payload["elapsed_seconds"])
+                _finished(cell, payload["elapsed_seconds"], payload.get("resumed_runs", 0))
                 bar.update(1)
     finally:
         bar.close()

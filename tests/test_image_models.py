@@ -305,3 +305,33 @@ def test_constructor_checks():
         ImageClassifier(nn.Linear(2, 2), num_labels=2, label_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="input_shape must be three positive ints"):
         ImageClassifier(nn.Linear(2, 2), input_shape=(28, 28))
+
+
+def test_image_training_stopped_mid_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    import ior.training.images as image_training
+    from ior.data.images import ImageDataset
+    from ior.training.images import ImageTrainConfig, train_image
+
+    rng = np.random.default_rng(0)
+    data = ImageDataset(name="toy", split="train", images=rng.uniform(0, 1, (48, 1, 16, 16)).astype(np.float32),
+                        labels=np.arange(48) % 3, label_names=("a", "b", "c"))
+    # PGD's random starts, augmentation's generator and a cosine schedule: every state a resume must restore.
+    config = ImageTrainConfig(dataset="toy", method="pgd", adv_steps=2, epsilon=0.1, epochs=3, batch_size=16,
+                              augment=True, schedule="cosine", grad_norm=True, seed=2)
+    whole = train_image(config, data, tmp_path / "whole", progress=False)
+    real, calls = image_training.normalize_gradients_, []
+
+    def killed_in_the_third_epoch(params):
+        calls.append(1)
+        if len(calls) == 8:
+            raise KeyboardInterrupt
+        return real(params)
+
+    monkeypatch.setattr(image_training, "normalize_gradients_", killed_in_the_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_image(config, data, tmp_path / "resumed", progress=False, resume_dir=tmp_path / "state")
+    monkeypatch.setattr(image_training, "normalize_gradients_", real)
+    resumed = train_image(config, data, tmp_path / "resumed", progress=False, resume_dir=tmp_path / "state")
+    assert resumed["history"] == whole["history"] and not (tmp_path / "state").exists()
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text())["weights_sha256"] for d in ("whole", "resumed"))
+    assert a == b

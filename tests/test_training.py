@@ -88,3 +88,53 @@ def test_training_is_seeded(tiny_bert, tmp_path):
     a = train(config, _data(), tmp_path / "a", progress=False)
     b = train(config, _data(), tmp_path / "b", progress=False)
     assert a["final"]["train_loss"] == b["final"]["train_loss"]
+
+
+def test_a_stopped_run_resumes_after_its_last_epoch_and_ends_as_an_uninterrupted_one(tiny_bert, tmp_path,
+                                                                                    monkeypatch):
+    import ior.training.trainer as trainer
+
+    config = TrainConfig(model=tiny_bert, preset="custom", method="pgd", adv_steps=2, learning_rate=1e-3,
+                         batch_size=8, epochs=3, max_length=16, seed=5, grad_norm=True)
+    whole = train(config, _data(), tmp_path / "whole", eval_data=_data("validation", 1), progress=False)
+    real, calls = trainer.normalize_gradients_, []
+
+    def killed_in_the_third_epoch(params):  # 4 steps per epoch
+        calls.append(1)
+        if len(calls) == 10:
+            raise KeyboardInterrupt
+        return real(params)
+
+    monkeypatch.setattr(trainer, "normalize_gradients_", killed_in_the_third_epoch)
+    resume = tmp_path / "state"
+    with pytest.raises(KeyboardInterrupt):
+        train(config, _data(), tmp_path / "resumed", eval_data=_data("validation", 1), progress=False,
+              resume_dir=resume)
+    assert [p.name for p in resume.iterdir()] == ["epoch-0002"]  # the newest finished epoch only
+    monkeypatch.setattr(trainer, "normalize_gradients_", real)
+    resumed = train(config, _data(), tmp_path / "resumed", eval_data=_data("validation", 1), progress=False,
+                    resume_dir=resume)
+    assert resumed["history"] == whole["history"] and resumed["stopped"] == whole["stopped"]
+    assert resumed["elapsed_seconds"] > 0 and not resume.exists()
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text())["weights_sha256"] for d in ("whole", "resumed"))
+    assert a == b  # optimizer, schedule, dropout and PGD's random starts all continued where they stopped
+
+
+def test_a_resume_state_of_another_configuration_is_not_restored(tiny_bert, tmp_path):
+    config = TrainConfig(model=tiny_bert, preset="custom", learning_rate=1e-3, batch_size=8, epochs=2,
+                         max_length=16, seed=5)
+    resume = tmp_path / "state"
+    from ior.training.resume import EpochCheckpoint
+
+    other = config.with_updates(seed=6)
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    EpochCheckpoint(resume, {"config": other.fingerprint()}).save(
+        1, model, optimizer, schedule, rng=np.random.default_rng(0), step=4, history=[{"epoch": 1}],
+        elapsed_seconds=1.0, grad_norm=None)
+    assert EpochCheckpoint(resume, {"config": config.fingerprint()}).restore(
+        model, optimizer, schedule, rng=np.random.default_rng(0)) is None
+    whole = train(config, _data(), tmp_path / "a", progress=False)
+    again = train(config, _data(), tmp_path / "b", progress=False, resume_dir=resume)  # trains from scratch
+    assert again["history"] == whole["history"] and not resume.exists()

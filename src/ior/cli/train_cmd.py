@@ -23,7 +23,9 @@ def register(sub) -> None:
                     "TinyImageNet/image-folder/.npz path): train --arch from scratch, input normalisation "
                     "inside the model. Saves safetensors weights, ior_config.json and metrics.json. An "
                     "output folder that already holds a finished run with the same configuration is "
-                    "reused unless --force.")
+                    "reused unless --force. A stopped run continues: the state at each epoch's end is kept "
+                    "in OUT.resume (removed when the model is saved), and the same command run again "
+                    "restarts after the last finished epoch.")
     p.add_argument("--model", default=None, help="local HF folder or hub name (default: the offline MiniLM)")
     p.add_argument("--dataset", default="rt", help="'rt', 'trec', 'r8', a local csv/jsonl/parquet file or folder, "
                    "a save_to_disk folder, or hf:NAME (default: rt)")
@@ -129,6 +131,11 @@ def _unused_method_options(args, config) -> list[str]:
             if getattr(args, name) is not None and name not in used]
 
 
+def resume_dir(out: Path) -> Path:
+    """Where ``ior train --out OUT`` keeps its end-of-epoch state: beside OUT, so OUT holds only finished runs."""
+    return out.with_name(out.name + ".resume")
+
+
 def run_train(args) -> int:
     from ior.modality import modality_for
 
@@ -172,7 +179,8 @@ def run_train(args) -> int:
     if out.exists() and not existing and any(out.iterdir()):
         raise ValueError(f"--out {str(out)!r} exists and is not an ior training run; choose another folder")
     eval_data = _validation_split(args.dataset, label_names=train_data.label_names, **kw)
-    metrics = train(config, train_data, out, eval_data=eval_data, progress=not args.no_progress)
+    metrics = train(config, train_data, out, eval_data=eval_data, progress=not args.no_progress,
+                    resume_dir=resume_dir(out))
     print(f"saved {out}")
     _print_metrics(metrics)
     return 0
@@ -273,7 +281,7 @@ def run_train_image(args) -> int:
     if test_data is not None and test_data.fingerprint() == train_data.fingerprint():
         test_data = None  # one .npz serving every split: its "test" accuracy would be training accuracy
     metrics = train_image(config, train_data, out, eval_data=eval_data, test_data=test_data,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, resume_dir=resume_dir(out))
     print(f"saved {out}")
     _print_metrics(metrics)
     return 0

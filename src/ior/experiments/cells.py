@@ -27,8 +27,9 @@ from ior.experiments.grid import stage_of
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = "models"
-#: Finished attack runs of audit cells still in progress (``<out>/partial/<audit key>``, removed when
-#: the cell is committed): a sweep stopped mid-audit resumes the audit instead of starting it again.
+#: The work of cells still in progress (``<out>/partial/<key>``, removed when the cell is committed):
+#: an audit's finished attack runs, a training run's state at its last epoch's end. A sweep stopped
+#: mid-cell continues the cell instead of starting it again.
 PARTIAL_DIR = "partial"
 STAGING_PREFIX = ".staging-"
 CELL_FILE = "sweep_cell.json"
@@ -138,13 +139,13 @@ def _train(spec: dict, out: Path) -> dict:
 
                 config = ImageTrainConfig(dataset=spec["dataset"]["spec"], **spec["train"])
                 metrics = train_image(config, splits["train"], staging / "model", eval_data=splits["validation"],
-                                      progress=False)
+                                      progress=False, resume_dir=partial_dir(out, key))
             else:
                 augment_from = str(model_dir(out, spec["augment_from"])) if spec.get("augment_from") else None
                 config = TrainConfig(model=resolve_model(spec["model"]), dataset=spec["dataset"]["spec"],
                                      augment_from=augment_from, **_train_fields(spec["train"]))
                 metrics = train(config, splits["train"], staging / "model", eval_data=splits["validation"],
-                                progress=False)
+                                progress=False, resume_dir=partial_dir(out, key))
             atomic_write_text(staging / "model" / CELL_FILE, json.dumps({"key": key, "label": spec["label"]}))
             _fsync_tree(staging / "model")
             if _finished(final, key) is None:

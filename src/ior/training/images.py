@@ -182,13 +182,16 @@ def _accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1
 
 
 def train_image(config: ImageTrainConfig, train_data, out_dir, *, eval_data=None, test_data=None, progress=True,
-                hook=None) -> dict:
+                hook=None, resume_dir=None) -> dict:
     """Train ``config.arch`` on ``train_data`` (an :class:`ior.data.images.ImageDataset`); save to ``out_dir``.
 
     Returns the metrics written to ``metrics.json`` (per-epoch loss, training and validation
     accuracy, mean training confidence, elapsed seconds; ``test_accuracy`` of the finished model on
-    ``test_data`` when given, never used for any choice).
+    ``test_data`` when given, never used for any choice). ``resume_dir`` keeps the state at each
+    epoch's end and continues a stopped run from it (:mod:`ior.training.resume`).
     """
+    from ior.training.resume import EpochCheckpoint
+
     from ior.attacks.image import default_epsilon
     from ior.models.image import build_image_model
 
@@ -222,10 +225,18 @@ def train_image(config: ImageTrainConfig, train_data, out_dir, *, eval_data=None
         optimizer, (lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))) if config.schedule == "cosine"
         else (lambda s: 1.0))
 
-    history, step, started = [], 0, time.time()
+    history, step, started, before = [], 0, time.time(), 0.0
     grad_norm = None
-    bar = tqdm(total=total_steps, desc="train", disable=not progress, unit="step")
-    for epoch in range(config.epochs):
+    checkpoint = None
+    if resume_dir is not None:
+        checkpoint = EpochCheckpoint(resume_dir, {"config": config.fingerprint(), "data": train_data.fingerprint(),
+                                                  "n_train": int(len(images))})
+        state = checkpoint.restore(model, optimizer, schedule, rng=rng, generator=generator)
+        if state is not None:
+            history, step, before, grad_norm = state["history"], state["step"], state["elapsed_seconds"], state["grad_norm"]
+            logger.warning("resuming after epoch %d of %d from %s", state["epoch"], config.epochs, resume_dir)
+    bar = tqdm(total=total_steps, initial=step, desc="train", disable=not progress, unit="step")
+    for epoch in range(len(history), config.epochs):
         model.train()
         order = rng.permutation(len(images))
         seen = correct = 0
@@ -260,15 +271,20 @@ def train_image(config: ImageTrainConfig, train_data, out_dir, *, eval_data=None
             record["eval_accuracy"] = _accuracy(model, eval_data.images, np.asarray(eval_data.labels))
         logger.info("epoch %d: %s", epoch + 1, record)
         history.append(record)
+        if checkpoint is not None and epoch + 1 < config.epochs:
+            checkpoint.save(epoch + 1, model, optimizer, schedule, rng=rng, generator=generator, step=step,
+                            history=history, elapsed_seconds=before + time.time() - started, grad_norm=grad_norm)
     bar.close()
     model.eval()
     metrics = {"history": history, "final": history[-1], "n_train": int(len(images)),
                "n_eval": len(eval_data) if eval_data is not None else 0, "epsilon": epsilon,
-               "method": method.config(), "elapsed_seconds": time.time() - started}
+               "method": method.config(), "elapsed_seconds": before + time.time() - started}
     if test_data is not None and len(test_data):
         metrics["test_accuracy"] = _accuracy(model, test_data.images, np.asarray(test_data.labels))
         metrics["n_test"] = len(test_data)
     _save(model, config, arch_kwargs, train_data, metrics, out_dir)
+    if checkpoint is not None:
+        checkpoint.remove()
     return metrics
 
 

@@ -26,6 +26,7 @@ from ior.models.victim import TextClassifier, load_sequence_classifier, weights_
 from ior.training.adversarial import PGD, FreeLB, PerturbationHook, TrainingMethod
 from ior.training.config import TrainConfig
 from ior.training.gradients import clip_gradients_, normalize_gradients_
+from ior.training.resume import EpochCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def training_method(config: TrainConfig, tokenizer, *, synonyms=None,
 
 
 def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=True, synonyms=None,
-          hook: PerturbationHook | None = None) -> dict:
+          hook: PerturbationHook | None = None, resume_dir=None) -> dict:
     """Fine-tune ``config.model`` on ``train_data`` and save it to ``out_dir``.
 
     Parameters
@@ -83,6 +84,9 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
         (training config, label names, dataset fingerprint) and ``metrics.json``.
     synonyms, hook
         Passed to :func:`training_method`.
+    resume_dir : path, optional
+        Where the state at each epoch's end is kept (:mod:`ior.training.resume`) and, if a stopped run
+        of the same configuration and data left one, restored from; removed when the model is saved.
 
     Returns
     -------
@@ -129,9 +133,18 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
         optimizer, lambda step: min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
     )
 
-    history, step, started = [], 0, time.time()
-    bar = tqdm(total=total_steps, desc="train", disable=not progress, unit="step")
-    for epoch in range(config.epochs):
+    history, step, started, before, grad_norm = [], 0, time.time(), 0.0, None
+    checkpoint = None
+    if resume_dir is not None:
+        checkpoint = EpochCheckpoint(resume_dir, {"config": config.fingerprint(), "data": train_data.fingerprint(),
+                                                  "n_train": len(texts)})
+        state = checkpoint.restore(model, optimizer, schedule, rng=rng)
+        if state is not None:
+            history, step, before, grad_norm = state["history"], state["step"], state["elapsed_seconds"], state["grad_norm"]
+            logger.warning("resuming after epoch %d of %d from %s", state["epoch"], config.epochs, resume_dir)
+    stopped = _stopped_by_rule(config, history)
+    bar = tqdm(total=total_steps, initial=step, desc="train", disable=not progress, unit="step")
+    for epoch in range(len(history) if stopped is None else config.epochs, config.epochs):
         model.train()
         order = rng.permutation(len(texts))
         seen = correct = 0
@@ -168,12 +181,14 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
             record["eval_accuracy"] = accuracy(classifier, eval_data.texts, eval_data.labels)
         logger.info("epoch %d: %s", epoch + 1, record)
         history.append(record)
-        rule = stop_rule(config, record)
-        if rule is not None:
-            stopped = {"rule": rule, "epoch": epoch + 1, "step": step}
-            logger.info("stopping after epoch %d: %s", epoch + 1, rule)
+        stopped = _stopped_by_rule(config, history)
+        if stopped is not None:
+            logger.info("stopping after epoch %d: %s", epoch + 1, stopped["rule"])
             break
-    else:
+        if checkpoint is not None and epoch + 1 < config.epochs:
+            checkpoint.save(epoch + 1, model, optimizer, schedule, rng=rng, step=step, history=history,
+                            elapsed_seconds=before + time.time() - started, grad_norm=grad_norm)
+    if stopped is None:
         stopped = {"rule": f"epochs = {config.epochs}", "epoch": config.epochs, "step": step}
     bar.close()
 
@@ -182,13 +197,21 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
         "final": history[-1],
         "n_train": len(texts),
         "n_eval": len(eval_data) if eval_data is not None else 0,
-        "elapsed_seconds": time.time() - started,
+        "elapsed_seconds": before + time.time() - started,
         "stopped": stopped,
     }
     if augmentation is not None:
         metrics["augmentation"] = augmentation
     _save(model, tokenizer, config, train_data, metrics, out_dir)
+    if checkpoint is not None:
+        checkpoint.remove()
     return metrics
+
+
+def _stopped_by_rule(config, history: list) -> dict | None:
+    """How the run stopped if its last epoch met the stopping rule (a restored run may already have)."""
+    rule = stop_rule(config, history[-1]) if history else None
+    return None if rule is None else {"rule": rule, "epoch": history[-1]["epoch"], "step": history[-1]["step"]}
 
 
 def stop_rule(config, record: dict) -> str | None:

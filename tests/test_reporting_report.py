@@ -261,3 +261,28 @@ def test_training_curves_and_the_epoch_a_rule_stopped_at(tmp_path):
     assert "| rt standard* seed=1 | t-standard-1.0-True-1 | 100 | 4 (train_accuracy >= 0.98) |" in markdown
     assert "| rt standard* seed=0 | t-standard-1.0-True-0 | 100 | 3 |" in markdown
     assert "![Training curves (rt)](figures/training-rt.png)" in markdown
+
+
+def test_cost_table_sets_measured_seconds_beside_the_estimate(tmp_path):
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="cost", config={}, plan={}, executor="local")
+        _add_audit(store, "standard", 1.0, False, 0, 1.0, clean=0.8, conf=0.9, attacks={"deepwordbug": (0.3, 0.3)})
+        store.commit_cell(key="a-late", kind="audit", label="an audit resumed once", config={}, requires=[],
+                          result=store.cell("a-standard-1.0-False-0-1.0")["result"], rows=[], examples=[],
+                          elapsed_seconds=5400.0)
+    estimate = tmp_path / "estimate.json"
+    estimate.write_text(json.dumps({"cells": [{"key": "t-standard-1.0-False-0", "expected_seconds": 24.0},
+                                              {"key": "a-late", "expected_seconds": 3600.0},
+                                              {"key": "never-ran", "expected_seconds": 99.0}]}))
+    paths = write_report(tmp_path, estimate=estimate)
+    markdown = paths["report.md"].read_text()
+    assert "| t-standard-1.0-False-0 | train | t-standard-1.0-False-0 | 12 | 24 | 0.50 |" in markdown  # train_seconds
+    assert "| an audit resumed once | audit | a-late | 5,400 | 3,600 | 1.50 |" in markdown
+    assert "| all audit cells | audit |  | 1.50 h | 1.00 h (1 cell) | 1.50 |" in markdown  # "–" seconds not summed
+    assert "2 of 3 finished cells are in it (3 estimated)" in markdown
+    cost = json.loads(paths["report.json"].read_text())["cost_seconds"]
+    assert cost["a-late"] == {"kind": "audit", "label": "an audit resumed once", "measured": 5400.0,
+                              "estimated": 3600.0}
+    estimate.write_text(json.dumps({"cells": [{"key": "x"}]}))
+    with pytest.raises(ValueError, match="is not an estimate file"):
+        write_report(tmp_path, estimate=estimate)

@@ -80,6 +80,7 @@ class AuditCheckpoint:
         self.folder = Path(folder)
         self.fingerprint = json.loads(_json(fingerprint))
         self.loaded = 0
+        self.loaded_seconds = 0.0  # what the loaded runs took when they ran: the audit's real cost
         self.saved = 0
         manifest = self.folder / MANIFEST
         if manifest.is_file():
@@ -119,13 +120,15 @@ class AuditCheckpoint:
             logger.warning("checkpoint run %s cannot be read (%s): attacking again", meta_path, exc)
             return None
         self.loaded += 1
+        self.loaded_seconds += float(meta.get("seconds", 0.0))
         return Robustness(robust=robust, adversarial_logits=logits, claimed_successes=meta["claimed_successes"],
                           disagreements=meta["disagreements"], mean_queries=meta["mean_queries"],
                           records=meta["records"], recheck_failures=meta["recheck_failures"],
                           unclaimed_successes=meta["unclaimed_successes"])
 
-    def save(self, key: str, run) -> None:
-        """Store ``run`` (a :class:`~ior.audit.run.Robustness`) under ``key``: arrays first, then the mark."""
+    def save(self, key: str, run, *, seconds: float = 0.0) -> None:
+        """Store ``run`` (a :class:`~ior.audit.run.Robustness`, which took ``seconds``) under ``key``:
+        arrays first, then the mark."""
         manifest = self.folder / MANIFEST
         if not manifest.is_file():  # written with the first run: an audit that fails before any leaves nothing
             atomic_write_text(manifest, _json({"format": FORMAT, "fingerprint": self.fingerprint}))
@@ -137,7 +140,8 @@ class AuditCheckpoint:
         meta = {"key": key, "arrays_sha256": hashlib.sha256(data).hexdigest(),
                 "claimed_successes": int(run.claimed_successes), "disagreements": int(run.disagreements),
                 "mean_queries": float(run.mean_queries), "records": run.records,
-                "recheck_failures": int(run.recheck_failures), "unclaimed_successes": int(run.unclaimed_successes)}
+                "recheck_failures": int(run.recheck_failures), "unclaimed_successes": int(run.unclaimed_successes),
+                "seconds": float(seconds)}
         # Not sorted: the records keep their key order, so a resumed report is written as a fresh one.
         atomic_write_text(self.folder / f"{key}.json", json.dumps(meta, separators=(",", ":"), default=str))
         self.saved += 1

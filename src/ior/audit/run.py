@@ -346,9 +346,10 @@ class Auditor:
             if stored is not None:
                 logger.info("%s %s: loaded from the checkpoint", attack, stage)
                 return stored
+        started = time.time()
         run = self._attack_run(attack, model, inputs, labels, clean_correct, stage)
         if key is not None:
-            self.checkpoint.save(key, run)
+            self.checkpoint.save(key, run, seconds=time.time() - started)
         return run
 
     def _attack_run(self, attack, model, inputs, labels, clean_correct, stage) -> Robustness:

@@ -68,7 +68,8 @@ def compute_cell(spec: dict, out_dir: str, threads: int = 1, audit_workers: int 
         payload = _audit(spec, Path(out_dir), audit_workers=audit_workers)
     else:
         raise ValueError(f"cell kind must be 'train' or 'audit', got {spec['kind']!r}")
-    payload["elapsed_seconds"] = time.time() - started
+    # The cell's cost: this call, plus what the attack runs a stopped attempt left took then.
+    payload["elapsed_seconds"] = time.time() - started + payload.pop("resumed_seconds", 0.0)
     payload["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return payload
 
@@ -273,7 +274,8 @@ def _audit(spec: dict, out: Path, *, audit_workers: int = 1) -> dict:
               "recipes": {a: suite.hyperparameters(a) for a in spec["attacks"]},
               "model_weights_sha256": classifier.weights_hash}
     # Not in the result: a resumed cell stores what an uninterrupted one stores.
-    return {"result": result, "rows": rows, "examples": examples, "resumed_runs": checkpoint.loaded}
+    return {"result": result, "rows": rows, "examples": examples, "resumed_runs": checkpoint.loaded,
+            "resumed_seconds": checkpoint.loaded_seconds}
 
 
 def _row(spec: dict, audit, point: dict) -> dict:

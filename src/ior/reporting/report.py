@@ -60,6 +60,61 @@ def _training_table(data: ReportData) -> list:
                   "Epochs trained; when a stopping rule ended training early, the rule it met.")]
 
 
+def cell_seconds(cell: dict) -> float | None:
+    """What a cell cost in worker seconds: a training cell's training time (every attempt's epochs, a
+    resumed run included), an audit cell's time (with the attack runs a stopped attempt finished)."""
+    if cell["kind"] == "train" and cell["result"].get("train_seconds") is not None:
+        return float(cell["result"]["train_seconds"])
+    return None if cell.get("elapsed_seconds") is None else float(cell["elapsed_seconds"])
+
+
+def load_estimate(path) -> dict:
+    """``{cell key: expected seconds}`` from an estimate made before a sweep (``bench/estimate_sweep.py``)."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {c["key"]: float(c["expected_seconds"]) for c in document["cells"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--estimate {str(path)!r} is not an estimate file with cells[].key and "
+                         f"cells[].expected_seconds ({type(exc).__name__}: {exc})") from None
+
+
+def _cost_table(store: ResultStore, estimate: dict | None) -> list:
+    cells = store.cells()
+    if not cells:
+        return [Missing("Cost", "the store holds no finished cell.")]
+    header = ["cell", "kind", "key", "measured s"] + (["estimated s", "measured / estimated"] if estimate else [])
+    rows, totals = [], {}
+    for cell in sorted(cells, key=lambda c: (c["kind"] != "train", c["label"])):
+        seconds = cell_seconds(cell)
+        row = [cell["label"], cell["kind"], cell["key"], "–" if seconds is None else f"{seconds:,.0f}"]
+        expected = (estimate or {}).get(cell["key"])
+        if estimate is not None:
+            row += ["–" if expected is None else f"{expected:,.0f}",
+                    "–" if expected is None or seconds is None else f"{seconds / expected:.2f}"]
+        rows.append(row)
+        total = totals.setdefault(cell["kind"], [0.0, 0.0, 0])
+        if seconds is not None:
+            total[0] += seconds
+            if expected is not None:
+                total[1] += expected
+                total[2] += 1
+    summary = []
+    for kind in ("train", "audit"):
+        if kind in totals:
+            measured, expected, n = totals[kind]
+            summary.append([f"all {kind} cells", kind, "", f"{measured / 3600:.2f} h"]
+                           + ([f"{expected / 3600:.2f} h ({n} cell{'' if n == 1 else 's'})", f"{measured / expected:.2f}" if expected else "–"]
+                              if estimate else []))
+    caption = ("Worker seconds per finished cell, from the store (one worker per cell): a training cell's "
+               "training time, every attempt's epochs included; an audit cell's time, with the attack runs a "
+               "stopped attempt finished.")
+    if estimate is not None:
+        matched = sum(1 for c in cells if c["key"] in estimate)
+        caption += (f" Estimated seconds are the estimate made before the runs; {matched} of {len(cells)} finished "
+                    f"cells are in it ({len(estimate)} estimated); the totals compare only the cells in both.")
+    return [Table("", header, rows + summary, caption)]
+
+
 def _intro(store: ResultStore, data: ReportData) -> str:
     sweeps = store.sweeps()
     names = ", ".join(dict.fromkeys(s["name"] for s in sweeps)) or "–"
@@ -70,7 +125,7 @@ def _intro(store: ResultStore, data: ReportData) -> str:
             f"`ior report` (ior {ior.__version__}) from `{STORE_NAME}`; the figures are in `figures/`.")
 
 
-def build_sections(data: ReportData, folder: Path) -> tuple[list, dict]:
+def build_sections(data: ReportData, folder: Path, *, estimate: dict | None = None) -> tuple[list, dict]:
     pairs = tables.word_importance_pairs(data)
     claims, claim_records = claims_table(data, pairs)
     sections = [
@@ -87,20 +142,25 @@ def build_sections(data: ReportData, folder: Path) -> tuple[list, dict]:
         Section("Reliability diagrams", "", figures.reliability(data, folder)),
         Section("Table 20: word importance of a model and its ↑conf twin", "", tables.table20(data, pairs)),
         Section("Training runs", "", _training_table(data) + figures.training_curves(data, folder)),
+        Section("Cost", "", _cost_table(data.store, estimate)),
     ]
     extras = {"word_importance": pairs, "claims": claim_records}
     return sections, extras
 
 
-def write_report(out_dir) -> dict:
-    """Build every view from ``out_dir/runs.sqlite`` and write the report files; returns their paths."""
+def write_report(out_dir, *, estimate=None) -> dict:
+    """Build every view from ``out_dir/runs.sqlite`` and write the report files; returns their paths.
+
+    ``estimate`` is an estimate file made before the sweep (see :func:`load_estimate`): the cost table
+    then sets each cell's measured seconds beside its estimate."""
     folder = Path(out_dir)
+    estimated = None if estimate is None else load_estimate(estimate)
     store_path = folder / STORE_NAME
     if not store_path.is_file():
         raise ValueError(f"no results store at {str(store_path)!r}: run `ior sweep CONFIG --out {folder}` first")
     with ResultStore(store_path) as store:
         data = load_report_data(store)
-        sections, extras = build_sections(data, folder)
+        sections, extras = build_sections(data, folder, estimate=estimated)
         intro = _intro(store, data)
         title = "ior sweep report"
         views = {s.title: ("no data" if all(isinstance(i, Missing) for i in s.items) else "ok") for s in sections}
@@ -112,6 +172,9 @@ def write_report(out_dir) -> dict:
             "cells": [group_record(g) for g in data.groups],
             "word_importance": extras["word_importance"],
             "claims": extras["claims"],
+            "cost_seconds": {c["key"]: {"kind": c["kind"], "label": c["label"], "measured": cell_seconds(c),
+                                        "estimated": (estimated or {}).get(c["key"])}
+                             for c in data.store.cells()},
             "training": [{"cell": c["key"], "label": c["label"], "config": c["config"],
                           "weights_sha256": c["result"].get("weights_sha256"),
                           "final": c["result"]["metrics"].get("final"),

@@ -197,6 +197,19 @@ def test_train_validation_split_uses_the_training_label_names(workspace, tmp_pat
     assert json.loads((out / "metrics.json").read_text())["final"]["eval_accuracy"] == pytest.approx(expected)
 
 
+def test_train_records_the_finished_models_test_accuracy(workspace, trained):
+    # Measured once, after training, on the test split; it decides nothing and is printed with its count.
+    from ior.models.victim import TextClassifier
+
+    metrics = json.loads((trained["out"] / "metrics.json").read_text())
+    test_texts = [r["text"] for r in _rows(range(16, 20))]
+    test_labels = [1 if r["label"] == "positive" else 0 for r in _rows(range(16, 20))]
+    predicted = TextClassifier.from_pretrained(trained["out"]).logits(test_texts).argmax(axis=1)
+    assert metrics["n_test"] == 8
+    assert metrics["test_accuracy"] == pytest.approx(float((predicted == test_labels).mean()))
+    assert f"test accuracy {100 * metrics['test_accuracy']:.2f}% on 8 test texts" in trained["stdout"]
+
+
 def test_train_on_a_single_file_does_not_evaluate_on_the_training_data(workspace, tmp_path):
     # A file has no splits: "validation" used to re-read the training file and report it as eval accuracy.
     out = tmp_path / "run"
@@ -204,6 +217,7 @@ def test_train_on_a_single_file_does_not_evaluate_on_the_training_data(workspace
     assert status == 0, stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_train"] == 24 and metrics["n_eval"] == 0 and "eval_accuracy" not in metrics["final"]
+    assert "test_accuracy" not in metrics and "n_test" not in metrics
 
 
 def test_train_broken_validation_file_is_an_error_not_a_skip(workspace, tmp_path, capsys):

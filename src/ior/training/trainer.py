@@ -71,14 +71,17 @@ def training_method(config: TrainConfig, tokenizer, *, synonyms=None,
     return TrainingMethod(temperature=t)
 
 
-def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=True, synonyms=None,
-          hook: PerturbationHook | None = None, resume_dir=None) -> dict:
+def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, test_data=None, progress=True,
+          synonyms=None, hook: PerturbationHook | None = None, resume_dir=None) -> dict:
     """Fine-tune ``config.model`` on ``train_data`` and save it to ``out_dir``.
 
     Parameters
     ----------
     config : TrainConfig
     train_data, eval_data : ior.data.loaders.TextDataset
+    test_data : ior.data.loaders.TextDataset, optional
+        The finished model's accuracy on it is recorded as ``test_accuracy`` (with ``n_test``); it
+        decides nothing (the stopping rules read training accuracy or loss).
     out_dir : path
         Receives ``model.safetensors``, ``config.json``, the tokenizer, ``ior_config.json``
         (training config, label names, dataset fingerprint) and ``metrics.json``.
@@ -202,6 +205,9 @@ def train(config: TrainConfig, train_data, out_dir, *, eval_data=None, progress=
     }
     if augmentation is not None:
         metrics["augmentation"] = augmentation
+    if test_data is not None and len(test_data):
+        metrics["test_accuracy"] = accuracy(classifier, test_data.texts, test_data.labels)
+        metrics["n_test"] = len(test_data)
     _save(model, tokenizer, config, train_data, metrics, out_dir)
     if checkpoint is not None:
         checkpoint.remove()

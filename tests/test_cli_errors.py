@@ -292,6 +292,24 @@ def test_a_missing_resource_path_is_one_line_naming_the_option(command, option, 
     assert_one_line_error(argv, out, capsys, rf"{option}: no such file or folder '.*nowhere'")
 
 
+@pytest.mark.parametrize("command", ["attack", "audit"])
+@pytest.mark.parametrize("attack,pattern", [("bae", r"no masked LM in '.*'; run `ior resources build-mlm`"),
+                                            ("tf", r"counter-fitted vectors are not prepared in '.*'")])
+def test_an_unbuilt_resource_fails_before_any_attack_runs(command, attack, pattern, models, good_data, tmp_path,
+                                                          capsys, monkeypatch):
+    # The audit used to run DeepWordBug first and fail only when BAE was built, leaving a half-done audit.
+    from ior.attacks.suite import TextAttackSuite
+
+    monkeypatch.setenv("IOR_CACHE", str(tmp_path / "empty-cache"))
+    ran = []
+    monkeypatch.setattr(TextAttackSuite, "run", lambda self, name, *a, **k: ran.append(name))
+    out = tmp_path / "out"
+    argv = command_argv(command, models["tiny"], good_data, out)
+    argv[argv.index("--attack") + 1:argv.index("--attack") + 2] = ["dg", attack]
+    assert_one_line_error(argv, out, capsys, pattern)
+    assert ran == []
+
+
 def test_word_embeddings_from_a_text_file_reach_textfooler(models, good_data, tmp_path):
     """A user's own vectors file (the original counter-fitted-vectors.txt format) drives TextFooler."""
     vectors = tmp_path / "vectors.txt"

@@ -108,6 +108,25 @@ class TextAttackSuite:
             return self._bae_resources()
         return {}
 
+    def check_resources(self, names) -> None:
+        """Fail now, before any attack runs, if an attack in ``names`` lacks a resource it would load
+        from the prepared cache (BAE's masked LM, TextFooler's counter-fitted vectors, PWWS's WordNet).
+
+        Only presence is checked, nothing large is loaded. Raises the ``RuntimeError`` the loader
+        would raise when the attack is first built, which says how to make the resource.
+        """
+        canonical = {self.canonical(n) for n in names}
+        if "bae" in canonical and self._masked_lm is None:
+            from ior.resources.mlm import require_default_mlm
+
+            require_default_mlm()
+        if "textfooler" in canonical and self._embedding is None:
+            from ior.resources.counterfitted import require_counterfitted
+
+            require_counterfitted()
+        if "pwws" in canonical:
+            self._wordnet_for("pwws")
+
     def build(self, name: str, model):
         name = self.canonical(name)
         kwargs = {"seed": self.seed, "score": self.score, **self.resources(name)}

@@ -42,12 +42,13 @@ def run_attack(args) -> int:
     started = time.time()
     out = check_out_dir(args.out)
     attacks = list(dict.fromkeys(canonical_attack(a) for a in args.attack))
+    suite = attack_suite(args)
+    suite.check_resources(attacks)  # a resource that was never built fails now, not after other attacks ran
     data, n_empty = load_split(args, args.split)
     data = head(data, args.n_examples)
     classifier = load_classifier(args, data.num_labels)
     served = serve(classifier, args.serve_temperature)
     attacked_model = serve(served, args.attack_temperature)
-    suite = attack_suite(args)
 
     outputs, summaries = {}, {}
     for name in attacks:

@@ -206,6 +206,9 @@ def _text_setup(args) -> dict:
     from ior.attacks.suite import canonical_attack
 
     attacks = tuple(dict.fromkeys(canonical_attack(a) for a in args.attack or ("deepwordbug", "pwws")))
+    suite = attack_suite(args)
+    # A resource that was never built fails now, not after the attacks before it ran. opt's attack too.
+    suite.check_resources((*attacks, suite.default_opt_attack) if "opt" in (args.piercing or ()) else attacks)
     full_test, n_empty_test = load_split(args, args.split)
     test = head(full_test, args.n_examples)
     val, n_empty_val = load_split(args, args.val_split) if args.piercing else (test.head(0), 0)
@@ -220,7 +223,6 @@ def _text_setup(args) -> dict:
         from ior.models.onnx_runtime import with_runtime
 
         classifier = with_runtime(classifier, args.model, args.runtime)
-    suite = attack_suite(args)
     reference = None
     if args.transfer_from is not None:
         reference = load_classifier(argparse.Namespace(**dict(vars(args), model=args.transfer_from)), test.num_labels)

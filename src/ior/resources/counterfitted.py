@@ -282,10 +282,15 @@ def load_word_embedding(path: str | os.PathLike[str], *, name: str | None = None
 
 def load_counterfitted(cache: str | os.PathLike[str] | None = None) -> WordEmbedding:
     """The prepared counter-fitted vectors (``RuntimeError`` when not prepared)."""
+    return load_word_embedding(require_counterfitted(cache))
+
+
+def require_counterfitted(cache: str | os.PathLike[str] | None = None) -> Path:
+    """The prepared vectors' folder; ``RuntimeError`` saying how to prepare them when they are not."""
     target = counterfitted_dir(cache)
     if not (target / VECTORS_FILE).is_file():
         raise RuntimeError(
             f"counter-fitted vectors are not prepared in {str(target)!r}; run `ior data prepare` "
             "(or pass embedding=load_word_embedding('counter-fitted-vectors.txt'))"
         )
-    return load_word_embedding(target)
+    return target

@@ -39,6 +39,15 @@ def default_mlm_dir(cache: str | os.PathLike[str] | None = None) -> Path:
     return cache_dir(cache) / "resources" / RESOURCE
 
 
+def require_default_mlm(cache: str | os.PathLike[str] | None = None) -> Path:
+    """The folder ``build-mlm`` wrote; ``RuntimeError`` saying how to make it when it has not run."""
+    path = default_mlm_dir(cache)
+    if not (path / "config.json").is_file():
+        raise RuntimeError(f"no masked LM in {str(path)!r}; run `ior resources build-mlm` "
+                           "or pass the path of a masked-LM folder (e.g. bert-base-uncased)")
+    return path
+
+
 @dataclass(frozen=True, eq=False)
 class MaskedLM:
     """A masked language model and its tokenizer, with provenance.
@@ -93,10 +102,7 @@ def load_masked_lm(path: str | os.PathLike[str] | None = None, *,
     from ior.models.victim import _check_local_folder, weights_sha256
 
     if path is None:
-        path = default_mlm_dir(cache)
-        if not (path / "config.json").is_file():
-            raise RuntimeError(f"no masked LM in {str(path)!r}; run `ior resources build-mlm` "
-                               "or pass the path of a masked-LM folder (e.g. bert-base-uncased)")
+        path = require_default_mlm(cache)
     local = Path(os.fspath(path)).expanduser()
     if local.exists() or str(path).startswith((".", "/", "~")):
         _check_local_folder(local)

@@ -373,3 +373,17 @@ def test_platt_and_transfer_cells_store_their_rows(workspace, tmp_path):
     assert rows["platt"]["adversarial_accuracy"] == summary["platt"]
     assert rows["platt"]["attack_temperature"] is None and audit["result"]["calibration"]["platt"]["kind"] == "matrix"
     assert summary["gap"] == pytest.approx(100 * (summary["served"] - min(summary["platt"], summary["transfer"])))
+
+
+def test_a_sweep_whose_attack_lacks_a_built_resource_fails_before_any_cell(workspace, tmp_path, capsys,
+                                                                            monkeypatch):
+    # BAE's masked LM is built by `ior resources build-mlm`; without it the sweep used to train the models
+    # and fail only when the first audit cell built BAE.
+    monkeypatch.setenv("IOR_CACHE", str(tmp_path / "empty-cache"))
+    config = tmp_path / "bae.yaml"
+    config.write_text(workspace["config"].read_text().replace("attacks: [dg]", "attacks: [dg, bae]"))
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ior: error: no masked LM in ") and "build-mlm" in err[0]
+    assert not (out / "runs.sqlite").exists() and not (out / "models").exists()

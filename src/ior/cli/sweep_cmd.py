@@ -11,7 +11,9 @@ configs/repro-cpu.yaml). Each model is trained once into OUT/models/<key>; each 
 temperature is audited once; every result (attack x piercing) and every attacked example goes to
 OUT/runs.sqlite, keyed by a hash of its configuration.
 
-The config is validated, and every dataset loaded, before any work starts. A sweep killed at any
+The config is validated, every dataset loaded and (local executor) the cached resources of every
+text attack still to run checked (BAE's masked LM, TextFooler's vectors, WordNet), before any work
+starts. A sweep killed at any
 moment resumes where it stopped when run again with the same arguments: finished cells are skipped,
 unfinished ones recomputed. `ior report OUT` turns the store into tables and figures."""
 
@@ -58,16 +60,15 @@ def run_sweep_command(args) -> int:
     out, plan = prepare(config, args.out)
     size = plan.size()
     store_path = out / STORE_NAME
-    done = 0
-    if store_path.is_file():
-        with ResultStore(store_path) as store:
-            done = len(store.completed_keys() & set(plan.by_key))
+    done = len(_completed(store_path, plan))
     print(f"sweep {config.name}: {size['train_cells']} training cells, {size['audit_cells']} audit cells, "
           f"{size['results']} results; {done} of {len(plan.cells)} cells already done")
     if args.dry_run:
         for cell in plan.cells:
             print(f"  {cell.key}  {cell.kind:5}  {cell.label}")
         return 0
+    if args.executor == "local":  # a Ray cluster's workers have caches of their own
+        _check_text_resources(plan, done_keys=_completed(store_path, plan))
     summary = run_sweep(config, out, executor=args.executor, workers=args.workers, address=args.address,
                         threads=args.threads, progress=not args.no_progress, plan=plan,
                         audit_workers=args.audit_workers)
@@ -78,3 +79,30 @@ def run_sweep_command(args) -> int:
             print(f"  failed: {failure['label']} ({failure['cell']}): {failure['error']}")
         raise RuntimeError(f"{len(summary.failed)} cell(s) failed; fix the cause and run the same command to resume")
     return 0
+
+
+def _completed(store_path, plan) -> set:
+    """Keys of the plan's cells the store already holds."""
+    from ior.experiments.store import ResultStore
+
+    if not store_path.is_file():
+        return set()
+    with ResultStore(store_path) as store:
+        return store.completed_keys() & set(plan.by_key)
+
+
+def _check_text_resources(plan, *, done_keys: set) -> None:
+    """Fail before any cell runs if a text attack of an unfinished audit cell lacks a resource it loads
+    from the cache (BAE's masked LM, TextFooler's vectors, WordNet), not hours in when that cell starts."""
+    attacks = set()
+    for cell in plan.of_kind("audit"):
+        if cell.key in done_keys or cell.spec["modality"] != "text":
+            continue
+        attacks.update(cell.spec["attacks"])
+        if "opt" in cell.spec["piercings"]:
+            attacks.add(cell.spec["audit"]["opt_attack"])
+        attacks.update((cell.spec["word_importance"] or {}).get("attacks", ()))
+    if attacks:
+        from ior.attacks.suite import TextAttackSuite
+
+        TextAttackSuite().check_resources(sorted(attacks))

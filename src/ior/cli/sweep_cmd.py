@@ -13,9 +13,8 @@ OUT/runs.sqlite, keyed by a hash of its configuration.
 
 The config is validated, every dataset loaded and (local executor) the cached resources of every
 text attack still to run checked (BAE's masked LM, TextFooler's vectors, WordNet), before any work
-starts. A sweep killed at any
-moment resumes where it stopped when run again with the same arguments: finished cells are skipped,
-unfinished ones recomputed. `ior report OUT` turns the store into tables and figures."""
+starts. A sweep killed at any moment resumes where it stopped when run again with the same
+arguments: finished cells are skipped, unfinished ones recomputed. `ior report OUT` turns the store into tables and figures."""
 
 
 def register(sub) -> None:

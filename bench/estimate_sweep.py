@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ior.data.cache import atomic_write_text  # noqa: E402
 from ior.experiments.config import load_sweep_config  # noqa: E402
+from ior.experiments.data import resolve_identities  # noqa: E402
 from ior.experiments.grid import plan_sweep  # noqa: E402
 from ior.experiments.store import ResultStore  # noqa: E402
 
@@ -130,7 +131,10 @@ def main(argv=None) -> int:
     step_seconds, curves = per_step(trains)
     k, q, fit = fit_audits(audits, costs)
 
-    plan = plan_sweep(load_sweep_config(args.config))
+    config = load_sweep_config(args.config)
+    # Keys as `ior sweep` makes them: with the data's and the model's fingerprints (an unresolved plan
+    # has other keys, and `ior report --estimate` matches cells by key).
+    plan = plan_sweep(config, resolve_identities(config))
     rows, totals = [], {"cap": 0.0, "expected": 0.0}
     for cell in plan.cells:
         spec = cell.spec

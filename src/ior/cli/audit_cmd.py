@@ -207,8 +207,7 @@ def _text_setup(args) -> dict:
 
     attacks = tuple(dict.fromkeys(canonical_attack(a) for a in args.attack or ("deepwordbug", "pwws")))
     suite = attack_suite(args)
-    # A resource that was never built fails now, not after the attacks before it ran. opt's attack too.
-    suite.check_resources((*attacks, suite.default_opt_attack) if "opt" in (args.piercing or ()) else attacks)
+    suite.check_resources(attacks)  # a resource that was never built fails now, not after other attacks ran
     full_test, n_empty_test = load_split(args, args.split)
     test = head(full_test, args.n_examples)
     val, n_empty_val = load_split(args, args.val_split) if args.piercing else (test.head(0), 0)

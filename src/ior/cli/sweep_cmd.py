@@ -14,7 +14,8 @@ OUT/runs.sqlite, keyed by a hash of its configuration.
 The config is validated, every dataset loaded and (local executor) the cached resources of every
 text attack still to run checked (BAE's masked LM, TextFooler's vectors, WordNet), before any work
 starts. A sweep killed at any moment resumes where it stopped when run again with the same
-arguments: finished cells are skipped, unfinished ones recomputed. `ior report OUT` turns the store into tables and figures."""
+arguments: finished cells are skipped, unfinished ones recomputed. `ior report OUT` turns the store
+into tables and figures."""
 
 
 def register(sub) -> None:
@@ -59,7 +60,8 @@ def run_sweep_command(args) -> int:
     out, plan = prepare(config, args.out)
     size = plan.size()
     store_path = out / STORE_NAME
-    done = len(_completed(store_path, plan))
+    done_keys = _completed(store_path, plan)
+    done = len(done_keys)
     print(f"sweep {config.name}: {size['train_cells']} training cells, {size['audit_cells']} audit cells, "
           f"{size['results']} results; {done} of {len(plan.cells)} cells already done")
     if args.dry_run:
@@ -67,7 +69,7 @@ def run_sweep_command(args) -> int:
             print(f"  {cell.key}  {cell.kind:5}  {cell.label}")
         return 0
     if args.executor == "local":  # a Ray cluster's workers have caches of their own
-        _check_text_resources(plan, done_keys=_completed(store_path, plan))
+        _check_text_resources(plan, done_keys=done_keys)
     summary = run_sweep(config, out, executor=args.executor, workers=args.workers, address=args.address,
                         threads=args.threads, progress=not args.no_progress, plan=plan,
                         audit_workers=args.audit_workers)

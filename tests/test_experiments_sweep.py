@@ -181,6 +181,72 @@ def test_a_store_without_its_models_retrains_only_the_models_unfinished_cells_ne
     assert_same(out, reference)
 
 
+def test_a_model_trained_again_with_other_weights_is_warned_about_and_its_old_audits_flagged(workspace, reference,
+                                                                                           tmp_path):
+    """A retrained model that is not bit-identical leaves finished audits describing the earlier weights:
+    the sweep warns naming them and the report lists them (simulated: the store says the earlier model
+    had other weights)."""
+    import shutil
+
+    from ior.reporting.report import write_report
+
+    out = tmp_path / "moved"
+    out.mkdir()
+    for path in reference.glob("runs.sqlite*"):
+        shutil.copy2(path, out / path.name)
+    earlier = "0" * 64
+    with sqlite3.connect(out / "runs.sqlite") as db:
+        train10 = next(key for key, config_json in db.execute("SELECT key, config FROM cells WHERE kind = 'train'")
+                       if json.loads(config_json)["train"]["temperature"] == 10)
+        audits = [(key, json.loads(result)) for key, requires, result in
+                  db.execute("SELECT key, requires, result FROM cells WHERE kind = 'audit'")
+                  if json.loads(requires) == [train10]]
+        assert len(audits) == 2  # served at T_d = 1 and 0.01
+        (kept, result), (dropped, _) = audits
+        result["model_weights_sha256"] = earlier
+        db.execute("UPDATE cells SET result = ? WHERE key = ?", (json.dumps(result), kept))
+        train = json.loads(db.execute("SELECT result FROM cells WHERE key = ?", (train10,)).fetchone()[0])
+        train["weights_sha256"] = earlier
+        db.execute("UPDATE cells SET result = ? WHERE key = ?", (json.dumps(train), train10))
+        db.execute("DELETE FROM cells WHERE key = ?", (dropped,))
+        kept_label = db.execute("SELECT label FROM cells WHERE key = ?", (kept,)).fetchone()[0]
+
+    with pytest.warns(UserWarning) as caught:
+        run_sweep(load_sweep_config(workspace["config"]), out, workers=1, progress=False)
+    messages = [str(w.message) for w in caught]
+    other = [m for m in messages if "has other weights than before" in m]
+    assert len(other) == 1 and "1 finished cell(s)" in other[0] and kept_label in other[0], messages
+
+    write_report(out)
+    document = json.loads((out / "report.json").read_text())
+    assert [s["cell"] for s in document["stale_audits"]] == [kept]
+    assert document["stale_audits"][0]["audited_weights_sha256"] == earlier
+    assert "**Warning:** 1 audit(s) ran on other weights" in (out / "report.md").read_text()
+
+
+def test_a_model_trained_again_bit_identically_leaves_nothing_flagged(workspace, reference, tmp_path):
+    import shutil
+
+    from ior.reporting.report import write_report
+
+    out = tmp_path / "moved"
+    out.mkdir()
+    for path in reference.glob("runs.sqlite*"):
+        shutil.copy2(path, out / path.name)
+    with sqlite3.connect(out / "runs.sqlite") as db:
+        train10 = next(key for key, config_json in db.execute("SELECT key, config FROM cells WHERE kind = 'train'")
+                       if json.loads(config_json)["train"]["temperature"] == 10)
+        dropped = next(key for key, requires in db.execute("SELECT key, requires FROM cells WHERE kind = 'audit'")
+                       if json.loads(requires) == [train10])
+        db.execute("DELETE FROM cells WHERE key = ?", (dropped,))
+    with pytest.warns(UserWarning) as caught:
+        run_sweep(load_sweep_config(workspace["config"]), out, workers=1, progress=False)
+    assert not [w for w in caught if "has other weights" in str(w.message)]
+    write_report(out)
+    assert json.loads((out / "report.json").read_text())["stale_audits"] == []
+    assert "Warning" not in (out / "report.md").read_text()
+
+
 def test_second_run_computes_nothing_and_clears_staging_debris(workspace, reference):
     before = snapshot(reference)
     debris = reference / "models" / ".staging-0123456789abcdef-999-deadbeef" / "model"

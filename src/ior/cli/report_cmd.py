@@ -12,7 +12,9 @@ temperature), Figure 1 (adversarial accuracy against confidence over serving tem
 Figure 2 (post-cal accuracy against training temperature), Figure 3 (logit range), reliability
 diagrams, Table 20 (word-importance rank correlation with the ↑conf twin), the training runs, what
 each cell cost in worker seconds (beside an estimate made before the sweep, with --estimate), and
-the paper's claims checked against the numbers. A view without data says so.
+the paper's claims checked against the numbers. A view without data says so; audits computed on
+other weights than the model their training cell now records (a model trained again, not
+bit-identically) are flagged at the top.
 
 Writes OUT/report.md, OUT/report.html (self-contained), OUT/figures/*.png and OUT/report.json."""
 

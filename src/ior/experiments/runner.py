@@ -137,11 +137,13 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
         # A finished model whose folder is gone (a store carried to another machine without its
         # models) is trained again only if an unfinished cell still needs it.
         needed = {r for c in plan.cells if c.key not in done for r in c.requires}
+        retrained = {}  # key -> the weights hash its finished cells were computed on
         for cell in plan.of_kind("train"):
             if cell.key in done & needed and not (model_dir(out, cell.key) / "model.safetensors").is_file():
                 warnings.warn(f"model folder of finished cell {cell.label} ({cell.key}) is missing: training it "
                               "again", stacklevel=2)
                 done.discard(cell.key)
+                retrained[cell.key] = store.cell(cell.key)["result"].get("weights_sha256")
         todo = [c for c in plan.cells if c.key not in done]
         store.start_sweep(name=config.name, config=config_record(config), plan=plan.size() | {"todo": len(todo)},
                           executor=executor)
@@ -149,7 +151,7 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
                                computed=0)
         if todo:
             pool = make_executor(executor, workers=workers, address=address, threads=max(threads, audit_workers))
-            _schedule(todo, done, plan, store, pool, out, threads, summary, progress, audit_workers)
+            _schedule(todo, done, plan, store, pool, out, threads, summary, progress, audit_workers, retrained)
     finally:
         if pool is not None:
             pool.shutdown(cancel=True)
@@ -188,8 +190,20 @@ def _finished(cell: Cell, seconds: float, resumed: int = 0) -> None:
     tqdm.write(f"done {cell.kind} {cell.label} ({cell.key}) in {seconds:,.0f} s{note}", file=sys.stderr)
 
 
+def _check_retrained(cell: Cell, before: str | None, after: str | None, plan: Plan, done: set) -> None:
+    """Warn when a model trained again (its folder was gone) has other weights than the one its finished
+    cells were computed on: those results then describe the earlier model, and the report flags them."""
+    if before is None or after is None or before == after:
+        return
+    stale = [c.label for c in plan.cells if cell.key in c.requires and c.key in done]
+    if stale:
+        warnings.warn(f"model {cell.label} ({cell.key}) trained again has other weights than before "
+                      f"(sha256 {after[:12]} vs {before[:12]}): {len(stale)} finished cell(s) describe the earlier "
+                      f"model ({', '.join(stale)}); delete them from the store to audit the new one", stacklevel=2)
+
+
 def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool, out: Path, threads: int,
-              summary: SweepSummary, progress: bool, audit_workers: int = 1) -> None:
+              summary: SweepSummary, progress: bool, audit_workers: int = 1, retrained: dict | None = None) -> None:
     pending = {c.key: c for c in todo}
     failed: set[str] = set()
     running: dict[cf.Future, Cell] = {}
@@ -218,6 +232,8 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
                     summary.failed.append({"cell": cell.key, "label": cell.label,
                                            "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"})
                     continue
+                if retrained and cell.key in retrained:
+                    _check_retrained(cell, retrained[cell.key], payload["result"].get("weights_sha256"), plan, done)
                 store.commit_cell(key=cell.key, kind=cell.kind, label=cell.label, config=cell.config,
                                   requires=cell.requires, result=payload["result"], rows=payload["rows"],
                                   examples=payload["examples"], elapsed_seconds=payload["elapsed_seconds"],

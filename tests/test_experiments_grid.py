@@ -145,3 +145,14 @@ def test_piercings_not_asked_for_leave_the_keys_as_they_were():
     assert all("transfer_from" not in c.config for c in plain.of_kind("audit"))
     assert all("platt_kind" not in c.config["audit"] for c in plain.of_kind("audit"))
     assert _keys(_plan(BASE | {"piercings": ["none", "cal", "platt"]}))["train"] == _keys(plain)["train"]
+
+
+def test_cells_a_block_trains_differently_carry_the_changed_settings_in_their_labels():
+    data = BASE | {"grid": [{"train": {"epochs": 4}}, {}, {"methods": ["ddi"], "train": {"epochs": 6,
+                                                                                        "ddi_normalization": "none"}}]}
+    plan = _plan(data)
+    assert sorted(c.label for c in plan.of_kind("train")) == [
+        "rt ddi seed=0 [ddi_normalization=none, epochs=6]", "rt standard seed=0", "rt standard seed=0 [epochs=4]"]
+    assert "rt standard seed=0 [epochs=4] T_d=1" in {c.label for c in plan.of_kind("audit")}
+    # Labels are not keys: the cell that trains as the sweep's own settings has the key it always had.
+    assert {c.key for c in plan.of_kind("train") if c.label == "rt standard seed=0"} == _keys(_plan())["train"]

@@ -25,8 +25,13 @@ def _flat(method, temperature, grad_norm, seed, serve):
 
 
 def _add_audit(store, method, temperature, grad_norm, seed, serve, *, clean, conf, attacks, word_orders=None,
-               more=None):
+               more=None, train=None, final=None):
     config = _flat(method, temperature, grad_norm, seed, serve)
+    if train:  # other training settings: other cells
+        config["train"].update(train)
+        suffix = "-" + "-".join(f"{k}={v}" for k, v in sorted(train.items()))
+        config["train_cell"] += suffix
+        config["audit_cell"] += suffix
     summaries = {a: {"served": v[0], "cal": v[1], "opt": v[2] if len(v) > 2 else None,
                      "gap": 100 * (v[0] - min(x for x in v[1:] if x is not None)),
                      "verdict": "illusion of robustness" if v[0] - v[1] > 0.03 else "genuine",
@@ -51,7 +56,8 @@ def _add_audit(store, method, temperature, grad_norm, seed, serve, *, clean, con
                       rows=[], examples=examples)
     if store.cell(config["train_cell"]) is None:
         store.commit_cell(key=config["train_cell"], kind="train", label=config["train_cell"], config={"train": {}},
-                          requires=[], result={"metrics": {"final": {"train_loss": 0.3, "eval_accuracy": clean},
+                          requires=[], result={"metrics": {"final": final or {"train_loss": 0.3,
+                                                                              "eval_accuracy": clean},
                                                            "history": [{"epoch": 1, "step": 4, "train_loss": 0.3,
                                                                         "train_accuracy": clean}],
                                                            "n_train": 100}, "train_seconds": 12.0})
@@ -90,6 +96,8 @@ def test_every_view_from_a_synthetic_store(store_dir):
     assert base["clean_accuracy"]["std"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
     assert base["adversarial_accuracy"]["deepwordbug"]["opt"]["mean"] == pytest.approx(0.19)
     assert "seed" not in base["config"] and len(base["cells"]) == 2
+    length_view = "Training length: confidence and the implicit illusion (C4)"  # one length per model here
+    assert report["views"].pop(length_view) == "no data"
     assert all(v == "ok" for v in report["views"].values()), report["views"]
     markdown = paths["report.md"].read_text()
     assert "| standard ↑conf (T_d=0.01) | 90.00 ± 0.00 | 0.00 ± 0.00 | – | 20.00 ± 0.00 |" in markdown  # zero grads, worst case
@@ -116,7 +124,7 @@ def test_every_view_from_a_synthetic_store(store_dir):
     assert "| standard | 85.00 ± 7.07 | 90.00 ± 0.00 |" in markdown  # Table 1 row, percent, mean ± std
     assert "| standard* T=200 | 200 | 84.50 ± 0.00 (-0.50) | 30.00 ± 0.00 (+8.00) | 33.00 ± 0.00 (+6.00) |" \
         in markdown  # Table 4: post-cal, change from T = 1 in brackets
-    assert "**does not hold**" in markdown and "no data.**" not in markdown
+    assert "**does not hold**" in markdown and markdown.count("no data.**") == 1  # the length view's
     names = sorted(p.name for p in paths["figures"])
     assert names == ["figure1-rt.png", "figure2-rt.png", "figure3-rt.png", "reliability-rt.png", "training-rt.png"]
     assert all(p.read_bytes().startswith(PNG) for p in paths["figures"])
@@ -134,7 +142,8 @@ def test_views_without_data_say_so(tmp_path):
     assert missing == {"Table 4: training methods with a high training temperature",
                        "Figure 1: adversarial accuracy against confidence",
                        "Figure 2: robustness against the training temperature",
-                       "Table 20: word importance of a model and its ↑conf twin"}
+                       "Table 20: word importance of a model and its ↑conf twin",
+                       "Training length: confidence and the implicit illusion (C4)"}
     markdown = paths["report.md"].read_text()
     assert "> **Figure 1: no data.** no model was served at more than one temperature." in markdown
     assert len(paths["figures"]) == 3  # logit range, reliability and the training curve still have data
@@ -286,3 +295,40 @@ def test_cost_table_sets_measured_seconds_beside_the_estimate(tmp_path):
     estimate.write_text(json.dumps({"cells": [{"key": "x"}]}))
     with pytest.raises(ValueError, match="is not an estimate file"):
         write_report(tmp_path, estimate=estimate)
+
+
+def test_training_length_view_sets_confidence_and_the_gap_against_the_steps_trained(tmp_path):
+    """Models differing only in training length (a fixed cap, or a stopping rule) form one family, shortest
+    first, with steps, loss, confidence and served − cal per attack; other settings stay apart."""
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="length", config={}, plan={}, executor="local")
+        for seed in (0, 1):
+            for epochs, step, conf, served, rule in ((8, 256, 0.996, 0.40 + 0.02 * seed, None),
+                                                     (2, 64, 0.90, 0.21, None),
+                                                     (8, 224, 0.99, 0.25, 0.98)):
+                train = {"epochs": epochs} | ({"stop_train_accuracy": rule} if rule else {})
+                _add_audit(store, "standard", 1.0, True, seed, 1.0, clean=0.8, conf=conf,
+                           attacks={"deepwordbug": (served, 0.20)}, train=train,
+                           final={"step": step, "epoch": step // 32, "train_loss": 64 / step})
+            _add_audit(store, "standard", 1.0, False, seed, 1.0, clean=0.8, conf=0.95,  # one length: no family
+                       attacks={"deepwordbug": (0.2, 0.2)}, train={"epochs": 5})
+    write_report(tmp_path)
+    markdown = (tmp_path / "report.md").read_text()
+    section = markdown.split("## Training length")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| standard")]
+    assert [r.split(" | ")[1] for r in rows] == ["2 epochs", "≤ 8 epochs, train acc ≥ 0.98", "8 epochs"]
+    assert [r.split(" | ")[2] for r in rows] == ["64", "224", "256"]
+    assert [r.split(" | ")[3] for r in rows] == ["1.000", "0.286", "0.250"]
+    assert rows[2] == "| standard* | 8 epochs | 256 | 0.250 | 80.00 ± 0.00 | 99.60 ± 0.00 | 2 (seeds 0, 1) | " \
+                      "41.00 ± 1.41 / 20.00 ± 0.00 (+21.00 ± 1.41) |"
+    assert "| 90.00 ± 0.00 |" in rows[0] and "(+1.00 ± 0.00) |" in rows[0]
+    assert (tmp_path / "figures" / "training-length-rt.png").read_bytes().startswith(PNG)
+    assert json.loads((tmp_path / "report.json").read_text())["views"][
+        "Training length: confidence and the implicit illusion (C4)"] == "ok"
+
+
+def test_training_length_view_says_why_it_is_empty(store_dir):
+    write_report(store_dir)
+    section = (store_dir / "report.md").read_text().split("## Training length")[1].split("\n## ")[0]
+    assert "no model was trained to more than one length" in section
+    assert not (store_dir / "figures" / "training-length-rt.png").exists()

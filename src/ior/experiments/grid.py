@@ -128,6 +128,13 @@ class _Planner:
                 "pair_separator": dataset.pair_separator if dataset.text_pair_column else None,
                 "splits": dataset.split_names, "fingerprints": ident.get("fingerprints")}
 
+    def settings_tag(self, settings: dict) -> str:
+        """`` [epochs=6]``: the training settings a grid block changes from the sweep's own, so that cells
+        differing only in them have telling labels (labels are not part of any key)."""
+        base = self.config.train_settings()
+        changed = {k: v for k, v in settings.items() if base.get(k) != v}
+        return f" [{', '.join(f'{k}={v}' for k, v in sorted(changed.items()))}]" if changed else ""
+
     def model_config(self) -> dict:
         return (self.identities or {}).get("model") or {"spec": self.config.model, "weights_sha256": None}
 
@@ -147,6 +154,7 @@ class _Planner:
         key = config_key(key_config)
         if key not in self.train_cells:
             label = f"{dataset.name} {variant_label(method, temperature, grad_norm)} seed={seed}"
+            label += self.settings_tag(settings)
             spec = {"kind": "train", "key": key, "label": label, "model": self.config.model,
                     "dataset": dataset.to_dict(), "fingerprints": key_config["data"]["fingerprints"],
                     "train": {k: v for k, v in train.to_dict().items() if k not in ("model", "dataset", "augment_from")},
@@ -169,6 +177,7 @@ class _Planner:
         key = config_key(key_config)
         if key not in self.train_cells:
             label = f"{dataset.name} {variant_label(method, temperature, grad_norm)} seed={seed}"
+            label += self.settings_tag(settings)
             spec = {"kind": "train", "key": key, "label": label, "modality": "image", "model": "",
                     "dataset": dataset.to_dict(), "fingerprints": key_config["data"]["fingerprints"],
                     "train": {k: v for k, v in train.to_dict().items() if k != "dataset"}, "augment_from": None}

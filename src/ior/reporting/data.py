@@ -36,6 +36,10 @@ def serve_label(temperature: float) -> str:
     return f"↑conf (T_d={temperature:g})" if temperature < 1 else f"↓conf (T_d={temperature:g})"
 
 
+#: Training settings that only say how long a model trains (the training-length view compares them).
+LENGTH_SETTINGS = ("epochs", "stop_train_accuracy", "stop_train_loss")
+
+
 @dataclass
 class Audit:
     """One audit cell: a trained model at one serving temperature."""
@@ -78,6 +82,31 @@ class Group:
         cfg = seedless(self.config)
         cfg["train"] = {k: v for k, v in cfg["train"].items() if k != "temperature"}
         return tuple(sorted((k, str(v)) for k, v in cfg.items() if k not in ("train_temperature", "serve_temperature")))
+
+    @property
+    def length_family(self) -> tuple:
+        """Same training except for its length (the epoch cap and the stopping rules), served alike: the
+        training-length view. Groups of one family differ in how long their models trained."""
+        cfg = seedless(self.config)
+        cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in LENGTH_SETTINGS}
+        return tuple(sorted((k, str(v)) for k, v in cfg.items()))
+
+    @property
+    def variant(self) -> str:
+        """The training variant (``standard*``, ``pgd T=200``) without the tag that tells apart groups of one
+        label: for views whose columns name the setting that differs."""
+        return variant_label(self.method, self.train_temperature, self.grad_norm)
+
+    @property
+    def length_setting(self) -> str:
+        """How the length was set: ``8 epochs`` or ``≤ 8 epochs, train acc ≥ 0.98``."""
+        train = self.config["train"]
+        rules = [f"train loss ≤ {train['stop_train_loss']:g}" if train.get("stop_train_loss") is not None else "",
+                 f"train acc ≥ {train['stop_train_accuracy']:g}" if train.get("stop_train_accuracy") is not None
+                 else ""]
+        rules = [r for r in rules if r]
+        epochs = train.get("epochs")
+        return f"≤ {epochs} epochs, {', '.join(rules)}" if rules else f"{epochs} epochs"
 
     @property
     def model_group(self) -> str:
@@ -147,6 +176,13 @@ class ReportData:
 
     def modality(self, dataset: str) -> str:
         return next((g.modality for g in self.by_dataset(dataset)), "text")
+
+    def trained(self, group, field: str) -> dict:
+        """Mean ± std over seeds of the final training record's ``field`` (``step``, ``epoch``,
+        ``train_loss``, ...) of the group's models, from their training cells."""
+        cells = {c["key"]: c for c in self.train_cells}
+        return group.stat(lambda a: (((cells.get(a.train_key) or {}).get("result") or {}).get("metrics", {})
+                                     .get("final") or {}).get(field))
 
     def gradient_zero_share(self, group, stage: str) -> dict:
         """Mean ± std over seeds of the share of exactly-zero input gradients at ``stage``."""

@@ -150,6 +150,49 @@ def figure2(data: ReportData, folder: Path) -> list:
                                        "(including T = 1).")]
 
 
+def training_length(data: ReportData, folder: Path) -> list:
+    """Mean clean confidence and the served − ``cal`` gap of each attack against the steps trained, one
+    line per family of models that differ only in training length (the view C4 needs)."""
+    from ior.reporting.tables import families_by_dataset, length_families, ordered_by_length, served_minus_cal
+
+    out = []
+    for dataset, families, attacks in families_by_dataset(data, length_families):
+        fig, axes = _new_figure(1 + len(attacks))
+        styles = _series_styles(len(families))
+        for style, members in zip(styles, families.values()):
+            members = ordered_by_length(data, members)
+            steps = [data.trained(g, "step")["mean"] or np.nan for g in members]
+            label = members[0].variant
+            conf = [g.mean_confidence() for g in members]
+            axes[0].errorbar(steps, [100 * c["mean"] if c["mean"] is not None else np.nan for c in conf],
+                             yerr=[100 * (c["std"] or 0.0) for c in conf], marker="o", capsize=3, label=label,
+                             **style)
+            for ax, attack in zip(axes[1:], attacks):
+                gaps = [served_minus_cal(g, attack) for g in members]
+                ax.errorbar(steps, [np.nan if s["mean"] is None else s["mean"] for s in gaps],
+                            yerr=[s["std"] or 0.0 for s in gaps], marker="o", capsize=3, label=label, **style)
+        axes[0].axhline(99.5, color="grey", lw=0.8, ls="--")
+        axes[0].set_ylabel("mean clean confidence (%)")
+        axes[0].set_title(f"{dataset}: confidence (C4: ≥ 99.5%)")
+        for ax, attack in zip(axes[1:], attacks):
+            ax.axhline(10, color="grey", lw=0.8, ls="--")
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.set_ylabel("served − cal (points)")
+            ax.set_title(f"{dataset}: {attack} gap (C4: > 10)")
+        for ax in axes:
+            ax.set_xscale("log")
+            ax.set_xlabel("optimizer steps trained")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        path = _save(fig, folder, f"training-length-{_slug(dataset)}")
+        out.append(Figure(f"Training length ({dataset})", path,
+                          "Per family of models that differ only in how long they trained, served at T_d = 1: mean "
+                          "clean confidence and served − `cal` adversarial accuracy per attack against the steps "
+                          "trained (mean ± std over seeds); dashed lines mark C4's bars."))
+    return out or [Missing("Training length", "no model was trained to more than one length with everything "
+                                              "else equal.")]
+
+
 def _clean_records(data: ReportData, audits) -> list:
     return [r for a in audits for r in data.store.examples(a.key, "clean")]
 

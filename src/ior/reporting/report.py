@@ -146,6 +146,14 @@ def _intro(store: ResultStore, data: ReportData, stale: list) -> str:
     return text
 
 
+def _training_length(data: ReportData, folder: Path) -> list:
+    """The training-length table and its figure, or the table's one note saying why there is neither."""
+    table = tables.table_training_length(data)
+    if all(isinstance(item, Missing) for item in table):
+        return table
+    return table + figures.training_length(data, folder)
+
+
 def build_sections(data: ReportData, folder: Path, *, estimate: dict | None = None) -> tuple[list, dict]:
     pairs = tables.word_importance_pairs(data)
     claims, claim_records = claims_table(data, pairs)
@@ -163,6 +171,7 @@ def build_sections(data: ReportData, folder: Path, *, estimate: dict | None = No
         Section("Reliability diagrams", "", figures.reliability(data, folder)),
         Section("Table 20: word importance of a model and its ↑conf twin", "", tables.table20(data, pairs)),
         Section("Training runs", "", _training_table(data) + figures.training_curves(data, folder)),
+        Section("Training length: confidence and the implicit illusion (C4)", "", _training_length(data, folder)),
         Section("Cost", "", _cost_table(data.store, estimate)),
     ]
     extras = {"word_importance": pairs, "claims": claim_records}

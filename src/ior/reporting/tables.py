@@ -120,14 +120,18 @@ def _families(groups) -> dict:
             if len({g.train_temperature for g in v}) > 1 and any(g.train_temperature == 1 for g in v)}
 
 
+def families_by_dataset(data: ReportData, find):
+    """``(dataset, families, attacks)`` per dataset where ``find`` (groups -> {family: groups}) finds any."""
+    for dataset in data.datasets:
+        families = find(data.by_dataset(dataset))
+        if families:
+            yield dataset, families, sorted({a for v in families.values() for g in v for a in g.attacks})
+
+
 def table4(data: ReportData) -> list:
     """Training temperature with every method: post-``cal`` robustness at T = 1 and above."""
     out = []
-    for dataset in data.datasets:
-        families = _families(data.by_dataset(dataset))
-        if not families:
-            continue
-        attacks = sorted({a for v in families.values() for g in v for a in g.attacks})
+    for dataset, families, attacks in families_by_dataset(data, _families):
         rows = []
         for members in families.values():
             base = members[0]
@@ -150,6 +154,59 @@ def table4(data: ReportData) -> list:
         return [Missing("Table 4", "no training method was run at more than one training temperature "
                                    "(including T = 1).")]
     return out
+
+
+def length_families(groups) -> dict:
+    """Groups served at T_d = 1 that differ only in how long their models trained, shortest first;
+    only families with more than one length."""
+    families = defaultdict(list)
+    for g in groups:
+        if g.serve_temperature == 1:
+            families[g.length_family].append(g)
+    return {k: v for k, v in families.items() if len({g.length_setting for g in v}) > 1}
+
+
+def served_minus_cal(group, attack: str) -> dict:
+    """Mean ± std over seeds of served − ``cal`` adversarial accuracy, in points (C4's gap)."""
+    def gap(audit):
+        served, cal = audit.accuracy(attack, "none"), audit.accuracy(attack, "cal")
+        return None if served is None or cal is None else 100 * (served - cal)
+    return group.stat(gap)
+
+
+def ordered_by_length(data: ReportData, members: list) -> list:
+    return sorted(members, key=lambda g: (data.trained(g, "step")["mean"] or 0, g.length_setting))
+
+
+def table_training_length(data: ReportData) -> list:
+    """How long each model trained against its confidence and its served − ``cal`` gap (C4's terms)."""
+    out = []
+    for dataset, families, attacks in families_by_dataset(data, length_families):
+        rows = []
+        for members in families.values():
+            for g in ordered_by_length(data, members):
+                loss = data.trained(g, "train_loss")
+                rows.append([g.variant, g.length_setting, _steps(data.trained(g, "step")),
+                             "–" if loss["mean"] is None else f"{loss['mean']:.3f}", pct(g.clean_accuracy()),
+                             pct(g.mean_confidence()), _seeds(g),
+                             *[f"{pct(g.adversarial(a, 'none'))} / {pct(g.adversarial(a, 'cal'))} "
+                               f"({points(served_minus_cal(g, a))})" for a in attacks]])
+        out.append(Table(dataset, ["model", "length", "steps trained", "final train loss", "clean",
+                                   "mean confidence", "seeds", *[f"{a} − / cal (gap)" for a in attacks]], rows,
+                         "Models that differ only in how long they trained (epochs, stopping rule), served at "
+                         "T_d = 1: steps trained, the last epoch's mean training loss, clean accuracy and mean "
+                         "confidence, and adversarial accuracy served / after `cal` with served − cal in points. "
+                         "C4 reads ≥ 99.5% mean confidence and a gap > 10 points."))
+    if not out:
+        return [Missing("Training length", "no model was trained to more than one length with everything "
+                                           "else equal.")]
+    return out
+
+
+def _steps(stat: dict) -> str:
+    if stat["mean"] is None:
+        return "–"
+    return f"{stat['mean']:.0f}" if not stat["std"] else f"{stat['mean']:.0f} ± {stat['std']:.0f}"
 
 
 def word_importance_pairs(data: ReportData) -> list:

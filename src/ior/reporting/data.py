@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -177,11 +178,18 @@ class ReportData:
     def modality(self, dataset: str) -> str:
         return next((g.modality for g in self.by_dataset(dataset)), "text")
 
+    @cached_property
+    def _train_by_key(self) -> dict:
+        return {c["key"]: c for c in self.train_cells}
+
+    def train_cell(self, key: str) -> dict | None:
+        """The stored training cell ``key`` (None when the store has none)."""
+        return self._train_by_key.get(key)
+
     def trained(self, group, field: str) -> dict:
         """Mean ± std over seeds of the final training record's ``field`` (``step``, ``epoch``,
         ``train_loss``, ...) of the group's models, from their training cells."""
-        cells = {c["key"]: c for c in self.train_cells}
-        return group.stat(lambda a: (((cells.get(a.train_key) or {}).get("result") or {}).get("metrics", {})
+        return group.stat(lambda a: (((self.train_cell(a.train_key) or {}).get("result") or {}).get("metrics", {})
                                      .get("final") or {}).get(field))
 
     def gradient_zero_share(self, group, stage: str) -> dict:

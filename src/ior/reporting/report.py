@@ -119,14 +119,13 @@ def stale_audits(data: ReportData) -> list:
     """Audit cells computed on other weights than the model their training cell records now: a model
     trained again after its folder was lost, and not bit-identical. Their numbers describe the earlier
     model. One record per such cell."""
-    models = {c["key"]: c for c in data.train_cells}
     stale = []
-    for cell in data.store.cells("audit"):
-        train = models.get(cell["config"].get("train") or (cell["requires"] or [None])[0])
-        used = cell["result"].get("model_weights_sha256")
+    for audit in (a for g in data.groups for a in g.audits):
+        train = data.train_cell(audit.train_key)
+        used = audit.result.get("model_weights_sha256")
         now = train["result"].get("weights_sha256") if train else None
         if used and now and used != now:
-            stale.append({"cell": cell["key"], "label": cell["label"], "model": train["key"],
+            stale.append({"cell": audit.key, "label": audit.result.get("name", audit.key), "model": train["key"],
                           "audited_weights_sha256": used, "model_weights_sha256": now})
     return stale
 

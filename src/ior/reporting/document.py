@@ -172,10 +172,10 @@ def render_html(title: str, intro: str, sections: list, folder) -> str:
             elif isinstance(item, Figure):
                 body.append(f'<figure><img alt="{html.escape(item.title)}" src="{_inline_png(folder, item.path)}">'
                             f"<figcaption><strong>{html.escape(item.title)}.</strong> "
-                            f"{html.escape(item.caption)}</figcaption></figure>")
+                            f"{html_inline(item.caption)}</figcaption></figure>")
             elif isinstance(item, Missing):
                 body.append(f'<div class="missing"><strong>{html.escape(item.title)}: no data.</strong> '
-                            f"{html.escape(item.reason)}</div>")
+                            f"{html_inline(item.reason)}</div>")
             else:
                 body.append(_html_text(str(item)))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -153,3 +153,18 @@ def test_cli_rejects_a_model_folder_that_is_not_a_model(tmp_path, capsys):
 def test_cli_rejects_a_missing_config_file(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "out")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--time-limit", "2h30"], "ior: error: --time-limit must be a duration such as 2h30m"),
+    (["--time-limit", "0"], "ior: error: --time-limit must be positive, got '0'"),
+    (["--estimate", "estimate.json"], "ior: error: --estimate applies with --time-limit or --dry-run only"),
+])
+def test_cli_rejects_a_bad_time_limit_in_one_line_before_any_work(tmp_path, capsys, extra, message):
+    path = tmp_path / "good.yaml"
+    path.write_text(yaml.safe_dump(_valid(tmp_path)))
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)] + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(message) and "\n" not in err
+    assert not out.exists()

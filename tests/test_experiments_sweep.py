@@ -405,11 +405,34 @@ def test_report_from_a_sweep(reference):
     assert page.count("data:image/png;base64,") == 5 and 'src="figures/' not in page
 
 
+def test_a_time_limit_starts_only_the_cells_that_fit_and_the_rest_resume(workspace, reference, tmp_path, capsys):
+    """--time-limit with an estimate that prices every audit beyond the limit: the models train, no audit
+    starts, the CLI lists what is left; the same command without the limit then completes the sweep."""
+    plan = plan_sweep(load_sweep_config(workspace["config"]), resolve_identities(load_sweep_config(workspace["config"])))
+    estimate = tmp_path / "estimate.json"
+    estimate.write_text(json.dumps({"cells": [{"key": c.key, "expected_seconds": 1.0 if c.kind == "train" else 1e6}
+                                              for c in plan.cells]}))
+    out = tmp_path / "limited"
+    args = ["sweep", str(workspace["config"]), "--out", str(out), "--no-progress"]
+    assert main(args + ["--time-limit", "2h", "--estimate", str(estimate)]) == 0
+    printed = capsys.readouterr().out
+    assert "computed 3 cells" in printed and "time limit: 5 cell(s) not started" in printed
+    assert all(f"{c.key}  {c.label}  (expected 1,000,000 s)" in printed for c in plan.of_kind("audit"))
+    with ResultStore(out / "runs.sqlite") as store:
+        assert store.completed_keys() == {c.key for c in plan.of_kind("train")}
+    assert main(args) == 0
+    assert "computed 5 cells" in capsys.readouterr().out
+    assert_same(out, reference)
+
+
 def test_cli_sweep_dry_run_and_report(workspace, reference, capsys):
     out = workspace["root"] / "dry"
     assert main(["sweep", str(workspace["config"]), "--out", str(out), "--dry-run"]) == 0
     printed = capsys.readouterr().out
     assert "3 training cells, 5 audit cells, 14 results" in printed and not out.exists()
+    assert printed.count("[cost unknown]") == 8  # no store, no estimate
+    assert main(["sweep", str(workspace["config"]), "--out", str(reference), "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("[done]") == 8
     assert main(["sweep", str(workspace["config"]), "--out", str(reference), "--no-progress"]) == 0
     assert "computed 0 cells" in capsys.readouterr().out
     assert main(["report", str(reference)]) == 0

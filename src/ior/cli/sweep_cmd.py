@@ -14,8 +14,16 @@ OUT/runs.sqlite, keyed by a hash of its configuration.
 The config is validated, every dataset loaded and (local executor) the cached resources of every
 text attack still to run checked (BAE's masked LM, TextFooler's vectors, WordNet), before any work
 starts. A sweep killed at any moment resumes where it stopped when run again with the same
-arguments: finished cells are skipped, unfinished ones recomputed. `ior report OUT` turns the store
-into tables and figures."""
+arguments: finished cells are skipped, unfinished ones recomputed (a stopped training cell resumes
+after its last finished epoch, a stopped audit after its last finished attack run). `ior report OUT`
+turns the store into tables and figures.
+
+With --time-limit (a batch job's wall time, or a machine that is switched off at a fixed hour), a
+cell starts only if it is expected to finish inside the limit: at the largest measured cost of its
+finished seed siblings (the same cell with another training seed), else at the cost --estimate gives
+it, else (unknown) while any time is left. A cell too long for the time left gives way to a
+shorter one further down the plan; running cells are never stopped. The cells left are listed at the
+end, and the same command resumes them."""
 
 
 def register(sub) -> None:
@@ -37,14 +45,21 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per cell (default 1); results are identical across executors and worker "
                         "counts for the same value")
+    p.add_argument("--time-limit", metavar="DURATION", default=None,
+                   help="start no cell expected to end after DURATION from now (e.g. 2h30m, 90m, 5400): see above")
+    p.add_argument("--estimate", metavar="FILE", default=None,
+                   help="with --time-limit or --dry-run: expected seconds per cell (JSON with cells[].key and "
+                        "cells[].expected_seconds, as bench/estimate_sweep.py writes), for cells with no finished seed sibling")
     p.add_argument("--dry-run", action="store_true",
-                   help="validate the config, load the data and print the plan without running it")
+                   help="validate the config, load the data and print the plan (each unfinished cell with its "
+                        "expected cost, as --time-limit judges it) without running it")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=run_sweep_command)
 
 
 def run_sweep_command(args) -> int:
     from ior.experiments.config import load_sweep_config
+    from ior.experiments.costs import load_estimate, parse_duration
     from ior.experiments.runner import prepare, run_sweep
     from ior.experiments.store import STORE_NAME, ResultStore
 
@@ -56,6 +71,11 @@ def run_sweep_command(args) -> int:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.address is not None and args.executor != "ray":
         raise ValueError("--address applies to --executor ray only")
+    time_limit = None if args.time_limit is None else parse_duration(args.time_limit)
+    if args.estimate is not None and time_limit is None and not args.dry_run:
+        raise ValueError("--estimate applies with --time-limit or --dry-run only (ior report --estimate compares "
+                         "costs)")
+    estimate = None if args.estimate is None else load_estimate(args.estimate)
     config = load_sweep_config(args.config)
     out, plan = prepare(config, args.out)
     size = plan.size()
@@ -65,16 +85,26 @@ def run_sweep_command(args) -> int:
     print(f"sweep {config.name}: {size['train_cells']} training cells, {size['audit_cells']} audit cells, "
           f"{size['results']} results; {done} of {len(plan.cells)} cells already done")
     if args.dry_run:
+        expected = _expected(store_path, plan, estimate)
         for cell in plan.cells:
-            print(f"  {cell.key}  {cell.kind:5}  {cell.label}")
+            seconds, source = expected[cell.key]
+            cost = "done" if cell.key in done_keys else (
+                "cost unknown" if seconds is None else f"~{seconds:,.0f} s ({source})")
+            print(f"  {cell.key}  {cell.kind:5}  {cell.label}  [{cost}]")
         return 0
     if args.executor == "local":  # a Ray cluster's workers have caches of their own
         _check_text_resources(plan, done_keys=done_keys)
     summary = run_sweep(config, out, executor=args.executor, workers=args.workers, address=args.address,
                         threads=args.threads, progress=not args.no_progress, plan=plan,
-                        audit_workers=args.audit_workers)
+                        audit_workers=args.audit_workers, time_limit=time_limit, estimate=estimate)
     print(f"computed {summary.computed} cells in {summary.elapsed_seconds:.0f} s "
           f"({summary.already_done} were already done); store: {store_path}")
+    if summary.not_started:
+        print(f"time limit: {len(summary.not_started)} cell(s) not started (they would not have finished inside "
+              f"--time-limit {args.time_limit}, or wait on one that would not); run the same command to resume:")
+        for cell in summary.not_started:
+            seconds = cell["expected_seconds"]
+            print(f"  {cell['cell']}  {cell['label']}  (expected {'?' if seconds is None else f'{seconds:,.0f}'} s)")
     if summary.failed:
         for failure in summary.failed:
             print(f"  failed: {failure['label']} ({failure['cell']}): {failure['error']}")
@@ -90,6 +120,18 @@ def _completed(store_path, plan) -> set:
         return set()
     with ResultStore(store_path) as store:
         return store.completed_keys() & set(plan.by_key)
+
+
+def _expected(store_path, plan, estimate) -> dict:
+    """Each cell's expected cost and where it comes from, as --time-limit would judge it."""
+    from ior.experiments.costs import cell_seconds, expected_seconds
+    from ior.experiments.store import ResultStore
+
+    measured = {}
+    if store_path.is_file():
+        with ResultStore(store_path) as store:
+            measured = {c["key"]: cell_seconds(c) for c in store.cells()}
+    return expected_seconds(plan, measured, estimate)
 
 
 def _check_text_resources(plan, *, done_keys: set) -> None:

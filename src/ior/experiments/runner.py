@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ior.experiments.cells import MODELS_DIR, PARTIAL_DIR, STAGING_PREFIX, compute_cell, model_dir, partial_dir
 from ior.experiments.config import SweepConfig
+from ior.experiments.costs import TimeBudget, cell_seconds, expected_seconds
 from ior.experiments.data import resolve_identities
 from ior.experiments.executors import make_executor
 from ior.experiments.grid import Cell, Plan, plan_sweep
@@ -45,6 +46,7 @@ class SweepSummary:
     computed: int
     failed: list = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    not_started: list = field(default_factory=list)  # left by --time-limit: {cell, label, expected_seconds}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +100,7 @@ def _remove_staging(out: Path, done: set) -> None:
 
 def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int = 1, address: str | None = None,
               threads: int = 1, progress: bool = True, plan: Plan | None = None,
-              audit_workers: int = 1) -> SweepSummary:
+              audit_workers: int = 1, time_limit: float | None = None, estimate: dict | None = None) -> SweepSummary:
     """Run (or resume) the sweep ``config`` into ``out``.
 
     Parameters
@@ -120,10 +122,19 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
     audit_workers : int
         Each audit cell shards its attack runs over this many one-thread processes (results do not
         depend on it); a cell then uses ``audit_workers`` cores (Ray reserves that many CPUs).
+    time_limit : float, optional
+        Seconds from the start of the sweep: a cell starts only if it is expected to finish inside
+        them (:func:`ior.experiments.costs.expected_seconds`; a cell of unknown cost starts while any
+        time is left). Running cells are never stopped; the cells left are listed in
+        ``summary.not_started`` and a later run resumes them.
+    estimate : dict, optional
+        ``{cell key: expected seconds}`` (:func:`ior.experiments.costs.load_estimate`), preferred to
+        the costs of seed siblings under ``time_limit``.
     """
     if isinstance(audit_workers, bool) or not isinstance(audit_workers, int) or audit_workers < 1:
         raise ValueError(f"audit_workers must be an integer >= 1, got {audit_workers!r}")
     started = time.time()
+    budget = None if time_limit is None else TimeBudget(time_limit)
     if plan is None:
         out, plan = prepare(config, out)
     out = Path(out)
@@ -149,9 +160,14 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
                           executor=executor)
         summary = SweepSummary(out=str(out), cells=len(plan.cells), already_done=len(plan.cells) - len(todo),
                                computed=0)
+        expected = None
+        if budget is not None:
+            measured = {c["key"]: cell_seconds(c) for c in store.cells()}
+            expected = {k: seconds for k, (seconds, _) in expected_seconds(plan, measured, estimate).items()}
         if todo:
             pool = make_executor(executor, workers=workers, address=address, threads=max(threads, audit_workers))
-            _schedule(todo, done, plan, store, pool, out, threads, summary, progress, audit_workers, retrained)
+            _schedule(todo, done, plan, store, pool, out, threads, summary, progress, audit_workers, retrained,
+                      budget=budget, expected=expected)
     finally:
         if pool is not None:
             pool.shutdown(cancel=True)
@@ -166,22 +182,27 @@ def _free_slots(pool, running: dict) -> int | None:
     return None if slots is None else max(0, slots - len(running))
 
 
-def _next_cells(pending: dict, done: set, *, free: int | None) -> list[str]:
-    """The ready cells to submit now: audits of finished models before new training, ``free`` at most.
+def _next_cells(pending: dict, done: set, *, free: int | None, fits=None) -> list[str]:
+    """The ready cells to submit now: audits of finished models before new training, ``free`` at most,
+    and of those only the ones ``fits(key)`` admits (a time limit) when ``fits`` is given.
 
     Submitting only as many cells as the pool has workers, audits first, runs the sweep depth-first:
     a model is audited as soon as it exists, so a sweep stopped early (killed, or a machine that does
     not outlive a session) holds complete results for the models it trained, and a resume rarely
     needs a model folder again. With ``free=None`` (a cluster) every ready cell is submitted.
     """
-    ready = [k for k, c in pending.items() if all(r in done for r in c.requires)]
+    ready = [k for k, c in pending.items() if all(r in done for r in c.requires) and (fits is None or fits(k))]
     ready.sort(key=lambda k: pending[k].kind != "audit")  # stable: plan order within each kind
     return ready if free is None else ready[:free]
 
 
-def _running_text(cells) -> str:
+def _running_text(cells, budget: TimeBudget | None = None) -> str:
     labels = [f"{c.kind} {c.label}" for c in cells]
-    return "running: " + "; ".join(labels) if labels else ""
+    text = "running: " + "; ".join(labels) if labels else ""
+    if budget is not None:
+        left = max(0, int(budget.remaining()))
+        text += f"{'; ' if text else ''}{left // 3600}:{left // 60 % 60:02d} of the time limit left"
+    return text
 
 
 def _finished(cell: Cell, seconds: float, resumed: int = 0) -> None:
@@ -203,21 +224,27 @@ def _check_retrained(cell: Cell, before: str | None, after: str | None, plan: Pl
 
 
 def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool, out: Path, threads: int,
-              summary: SweepSummary, progress: bool, audit_workers: int = 1, retrained: dict | None = None) -> None:
+              summary: SweepSummary, progress: bool, audit_workers: int = 1, retrained: dict | None = None, *,
+              budget: TimeBudget | None = None, expected: dict | None = None) -> None:
     pending = {c.key: c for c in todo}
+    fits = None if budget is None else (lambda key: budget.fits((expected or {}).get(key)))
     failed: set[str] = set()
     running: dict[cf.Future, Cell] = {}
     bar = tqdm(total=summary.cells, initial=summary.already_done, desc="cells", unit="cell", disable=not progress)
     try:
         while pending or running:
-            for key in _next_cells(pending, done, free=_free_slots(pool, running)):
+            for key in _next_cells(pending, done, free=_free_slots(pool, running), fits=fits):
                 cell = pending.pop(key)
                 running[pool.submit(compute_cell, cell.spec, str(out), threads, audit_workers)] = cell
-            bar.set_postfix_str(_running_text(running.values()))
+            bar.set_postfix_str(_running_text(running.values(), budget))
             for key in [k for k, c in pending.items() if any(r in failed for r in c.requires)]:
                 failed.add(key)
                 summary.failed.append({"cell": key, "label": pending.pop(key).label, "error": "a dependency failed"})
             if not running:
+                if pending and budget is not None:  # nothing left fits in the time limit
+                    summary.not_started = [{"cell": k, "label": c.label, "expected_seconds": (expected or {}).get(k)}
+                                           for k, c in pending.items()]
+                    break
                 if pending:  # pragma: no cover - plans are acyclic and dependencies come first
                     raise RuntimeError(f"{len(pending)} cells wait on dependencies that are not in the plan")
                 break

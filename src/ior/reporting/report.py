@@ -13,6 +13,7 @@ from pathlib import Path
 
 import ior
 from ior.data.cache import atomic_write_text
+from ior.experiments.costs import cell_seconds, load_estimate
 from ior.experiments.store import STORE_NAME, ResultStore
 from ior.reporting import figures, tables
 from ior.reporting.claims import claims_table
@@ -58,24 +59,6 @@ def _training_table(data: ReportData) -> list:
     return [Table("", ["model", "cell", "train examples", "epochs", "final train loss", "validation acc %",
                        "seconds"], rows,
                   "Epochs trained; when a stopping rule ended training early, the rule it met.")]
-
-
-def cell_seconds(cell: dict) -> float | None:
-    """What a cell cost in worker seconds: a training cell's training time (every attempt's epochs, a
-    resumed run included), an audit cell's time (with the attack runs a stopped attempt finished)."""
-    if cell["kind"] == "train" and cell["result"].get("train_seconds") is not None:
-        return float(cell["result"]["train_seconds"])
-    return None if cell.get("elapsed_seconds") is None else float(cell["elapsed_seconds"])
-
-
-def load_estimate(path) -> dict:
-    """``{cell key: expected seconds}`` from an estimate made before a sweep (``bench/estimate_sweep.py``)."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-        return {c["key"]: float(c["expected_seconds"]) for c in document["cells"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"--estimate {str(path)!r} is not an estimate file with cells[].key and "
-                         f"cells[].expected_seconds ({type(exc).__name__}: {exc})") from None
 
 
 def _cost_table(store: ResultStore, estimate: dict | None) -> list:

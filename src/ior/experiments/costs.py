@@ -1,0 +1,108 @@
+"""What a cell costs: measured (the store), estimated (a file made before the sweep), and expected (for
+``ior sweep --time-limit``, which starts a cell only if it is expected to finish inside the limit).
+
+A cell's expected cost, in order of preference: the largest measured cost of its finished *seed
+siblings* (cells of the same plan whose configuration is the same but for the training seed: seed 2's
+audit is expected to cost what seeds 0 and 1's cost on this machine); else the estimate file's
+seconds for its key; else unknown. A batch job with a wall-time limit, or a session that ends at a fixed hour, then leaves
+the cells it cannot finish for the next run instead of losing them half done.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from ior.experiments.grid import Cell, Plan, config_key
+
+_NUMBER = r"(\d+(?:\.\d+)?)"
+_DURATION = re.compile(rf"(?:{_NUMBER}h)?(?:{_NUMBER}m)?(?:{_NUMBER}s)?")
+
+
+def cell_seconds(cell: dict) -> float | None:
+    """What a cell cost in worker seconds: a training cell's training time (every attempt's epochs, a
+    resumed run included), an audit cell's time (with the attack runs a stopped attempt finished)."""
+    if cell["kind"] == "train" and cell["result"].get("train_seconds") is not None:
+        return float(cell["result"]["train_seconds"])
+    return None if cell.get("elapsed_seconds") is None else float(cell["elapsed_seconds"])
+
+
+def load_estimate(path) -> dict:
+    """``{cell key: expected seconds}`` from an estimate made before a sweep (``bench/estimate_sweep.py``)."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {c["key"]: float(c["expected_seconds"]) for c in document["cells"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--estimate {str(path)!r} is not an estimate file with cells[].key and "
+                         f"cells[].expected_seconds ({type(exc).__name__}: {exc})") from None
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"2h30m"``, ``"90m"``, ``"45s"``, ``"5400"`` (plain seconds) or ``"1.5h"``.
+
+    >>> parse_duration("2h30m")
+    9000.0
+    """
+    text = str(text).strip()
+    match = _DURATION.fullmatch(text + "s" if re.fullmatch(_NUMBER, text) else text)
+    if match is None or not any(match.groups()):
+        raise ValueError(f"--time-limit must be a duration such as 2h30m, 90m, 45s or 5400 (seconds), got {text!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = 3600 * hours + 60 * minutes + seconds
+    if total <= 0:
+        raise ValueError(f"--time-limit must be positive, got {text!r}")
+    return total
+
+
+def _seedless(cell: Cell, plan: Plan) -> str:
+    """A signature shared by the cells that differ only in the training seed."""
+    config = dict(cell.config)
+    if cell.kind == "train":
+        config["train"] = {k: v for k, v in config["train"].items() if k != "seed"}
+        config.pop("augment_from", None)  # the seed's own standard model
+    else:
+        train = plan.by_key.get(config["train"])
+        config["train"] = _seedless(train, plan) if train is not None else config["train"]
+        config.pop("transfer_from", None)
+    return config_key(config)
+
+
+def expected_seconds(plan: Plan, measured: dict, estimate: dict | None = None) -> dict:
+    """``{key: (seconds or None, source)}`` for every cell of ``plan``; ``measured`` maps the keys of
+    finished cells to their cost (:func:`cell_seconds`), ``estimate`` keys to estimated seconds.
+    ``source`` is ``"estimate"``, ``"seed siblings"`` or ``"unknown"``."""
+    siblings: dict[str, list[float]] = {}
+    signature = {c.key: _seedless(c, plan) for c in plan.cells}
+    for key, seconds in measured.items():
+        if key in signature and seconds is not None:
+            siblings.setdefault(signature[key], []).append(float(seconds))
+    expected = {}
+    for cell in plan.cells:
+        if signature[cell.key] in siblings:
+            expected[cell.key] = (max(siblings[signature[cell.key]]), "seed siblings")
+        elif estimate is not None and cell.key in estimate:
+            expected[cell.key] = (float(estimate[cell.key]), "estimate")
+        else:
+            expected[cell.key] = (None, "unknown")
+    return expected
+
+
+class TimeBudget:
+    """A wall-time limit counted from construction: :meth:`fits` says whether work expected to take
+    ``seconds`` (None: unknown) would end inside it. Unknown work fits while any time is left."""
+
+    def __init__(self, limit_seconds: float, *, clock=time.monotonic):
+        if not limit_seconds > 0:
+            raise ValueError(f"the time limit must be positive, got {limit_seconds!r}")
+        self.limit_seconds = float(limit_seconds)
+        self._clock = clock
+        self._start = clock()
+
+    def remaining(self) -> float:
+        return self.limit_seconds - (self._clock() - self._start)
+
+    def fits(self, seconds: float | None) -> bool:
+        left = self.remaining()
+        return left > 0 and (seconds is None or seconds <= left)

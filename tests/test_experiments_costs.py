@@ -1,0 +1,116 @@
+"""Expected cell costs and the time budget behind ``ior sweep --time-limit``."""
+
+import pytest
+
+from conftest import make_tiny_bert
+from ior.experiments.config import load_sweep_config
+from ior.experiments.costs import TimeBudget, expected_seconds, load_estimate, parse_duration
+from ior.experiments.grid import plan_sweep
+from ior.experiments.runner import _next_cells
+
+CONFIG = """\
+name: seeds
+model: {model}
+datasets: [{data}]
+seeds: [0, 1, 2]
+train: {{epochs: 2, batch_size: 4, max_length: 32}}
+methods: [standard]
+serve_temperatures: [1, 0.01]
+attacks: [dg]
+piercings: [none, cal, transfer]
+grid:
+  - {{}}
+  - {{methods: [dg-aug], serve_temperatures: [1], piercings: [none]}}
+"""
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize("text, seconds", [("2h30m", 9000.0), ("90m", 5400.0), ("45s", 45.0), ("5400", 5400.0),
+                                           ("1.5h", 5400.0), (" 1h5s ", 3605.0)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "2h30", "abc", "0", "0m", "-5", "30x", "m"])
+def test_bad_durations_name_the_option(text):
+    with pytest.raises(ValueError, match="--time-limit must be"):
+        parse_duration(text)
+
+
+def test_budget_admits_work_that_ends_inside_the_limit_and_unknown_work_while_time_is_left():
+    clock = FakeClock()
+    budget = TimeBudget(100, clock=clock)
+    assert budget.fits(100) and budget.fits(None) and not budget.fits(100.5)
+    clock.now += 90
+    assert budget.remaining() == 10
+    assert budget.fits(10) and not budget.fits(11) and budget.fits(None)
+    clock.now += 10
+    assert not budget.fits(0) and not budget.fits(None)
+    with pytest.raises(ValueError, match="time limit must be positive"):
+        TimeBudget(0)
+
+
+@pytest.fixture()
+def plan(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = '{"text": "a fine film", "label": "positive"}\n{"text": "a dull film", "label": "negative"}\n'
+    for split in ("train", "validation", "test"):
+        (data / f"{split}.jsonl").write_text(rows)
+    config = tmp_path / "seeds.yaml"
+    config.write_text(CONFIG.format(model=make_tiny_bert(tmp_path / "bert"), data=data))
+    return plan_sweep(load_sweep_config(config))
+
+
+def _cell(plan, kind, seed, method="standard", serve=None):
+    def seed_of(cell):
+        train = cell if cell.kind == "train" else plan.by_key[cell.config["train"]]
+        return train.config["train"]["seed"], train.config["train"]["method"]
+
+    return next(c for c in plan.cells if c.kind == kind and seed_of(c) == (seed, method)
+                and (serve is None or c.config["serve_temperature"] == serve))
+
+
+def test_a_cell_is_expected_to_cost_the_most_its_finished_seed_siblings_cost(plan):
+    measured = {_cell(plan, "train", 0).key: 300.0, _cell(plan, "train", 1).key: 340.0,
+                _cell(plan, "audit", 0, serve=1.0).key: 270.0, _cell(plan, "audit", 0, serve=0.01).key: 320.0,
+                _cell(plan, "train", 0, "dg-aug").key: 500.0}
+    expected = expected_seconds(plan, measured)
+    assert expected[_cell(plan, "train", 2).key] == (340.0, "seed siblings")
+    # Audits are siblings across seeds (their models differ by seed), not across serving temperatures.
+    assert expected[_cell(plan, "audit", 2, serve=1.0).key] == (270.0, "seed siblings")
+    assert expected[_cell(plan, "audit", 1, serve=0.01).key] == (320.0, "seed siblings")
+    # dg-aug's source model differs per seed: still siblings; a standard model is not dg-aug's sibling.
+    assert expected[_cell(plan, "train", 2, "dg-aug").key] == (500.0, "seed siblings")
+    assert expected[_cell(plan, "audit", 2, "dg-aug").key] == (None, "unknown")
+
+
+def test_the_estimate_file_prices_the_cells_no_seed_sibling_has_measured(plan, tmp_path):
+    measured, guessed = _cell(plan, "train", 2).key, _cell(plan, "audit", 2, serve=1.0).key
+    path = tmp_path / "estimate.json"
+    path.write_text('{"cells": [{"key": "%s", "expected_seconds": 42}, {"key": "%s", "expected_seconds": 7}]}'
+                    % (measured, guessed))
+    expected = expected_seconds(plan, {_cell(plan, "train", 0).key: 300.0}, load_estimate(path))
+    assert expected[measured] == (300.0, "seed siblings")  # this machine's measurement beats a guess
+    assert expected[guessed] == (7.0, "estimate")
+    assert expected[_cell(plan, "audit", 1, serve=1.0).key] == (None, "unknown")
+    path.write_text('{"cells": [{"key": "x"}]}')
+    with pytest.raises(ValueError, match="not an estimate file"):
+        load_estimate(path)
+
+
+def test_a_cell_that_does_not_fit_gives_way_to_a_shorter_one_further_down(plan):
+    train = [c for c in plan.cells if c.kind == "train" and not c.requires]
+    pending = {c.key: c for c in train}
+    long_first = {train[0].key: 5000.0, train[1].key: 50.0, train[2].key: None}
+    budget = TimeBudget(100, clock=FakeClock())
+    fits = lambda key: budget.fits(long_first[key])  # noqa: E731
+    assert _next_cells(pending, set(), free=2, fits=fits) == [train[1].key, train[2].key]
+    assert _next_cells(pending, set(), free=2) == [train[0].key, train[1].key]

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import make_tiny_bert
 from ior.experiments.config import load_sweep_config
-from ior.experiments.costs import TimeBudget, expected_seconds, load_estimate, parse_duration
+from ior.experiments.costs import ExpectedCosts, TimeBudget, load_estimate, parse_duration
 from ior.experiments.grid import plan_sweep
 from ior.experiments.runner import _next_cells
 
@@ -82,14 +82,19 @@ def test_a_cell_is_expected_to_cost_the_most_its_finished_seed_siblings_cost(pla
     measured = {_cell(plan, "train", 0).key: 300.0, _cell(plan, "train", 1).key: 340.0,
                 _cell(plan, "audit", 0, serve=1.0).key: 270.0, _cell(plan, "audit", 0, serve=0.01).key: 320.0,
                 _cell(plan, "train", 0, "dg-aug").key: 500.0}
-    expected = expected_seconds(plan, measured)
-    assert expected[_cell(plan, "train", 2).key] == (340.0, "seed siblings")
+    expected = ExpectedCosts(plan, measured)
+    assert expected.get(_cell(plan, "train", 2).key) == (340.0, "seed siblings")
     # Audits are siblings across seeds (their models differ by seed), not across serving temperatures.
-    assert expected[_cell(plan, "audit", 2, serve=1.0).key] == (270.0, "seed siblings")
-    assert expected[_cell(plan, "audit", 1, serve=0.01).key] == (320.0, "seed siblings")
+    assert expected.get(_cell(plan, "audit", 2, serve=1.0).key) == (270.0, "seed siblings")
+    assert expected.get(_cell(plan, "audit", 1, serve=0.01).key) == (320.0, "seed siblings")
     # dg-aug's source model differs per seed: still siblings; a standard model is not dg-aug's sibling.
-    assert expected[_cell(plan, "train", 2, "dg-aug").key] == (500.0, "seed siblings")
-    assert expected[_cell(plan, "audit", 2, "dg-aug").key] == (None, "unknown")
+    assert expected.get(_cell(plan, "train", 2, "dg-aug").key) == (500.0, "seed siblings")
+    assert expected.get(_cell(plan, "audit", 2, "dg-aug").key) == (None, "unknown")
+    # A cell the sweep finishes prices its siblings from then on.
+    expected.record(_cell(plan, "audit", 1, "dg-aug").key, 90.0)
+    assert expected.get(_cell(plan, "audit", 2, "dg-aug").key) == (90.0, "seed siblings")
+    expected.record(_cell(plan, "train", 2).key, 400.0)
+    assert expected.seconds(_cell(plan, "train", 0).key) == 400.0
 
 
 def test_the_estimate_file_prices_the_cells_no_seed_sibling_has_measured(plan, tmp_path):
@@ -97,10 +102,10 @@ def test_the_estimate_file_prices_the_cells_no_seed_sibling_has_measured(plan, t
     path = tmp_path / "estimate.json"
     path.write_text('{"cells": [{"key": "%s", "expected_seconds": 42}, {"key": "%s", "expected_seconds": 7}]}'
                     % (measured, guessed))
-    expected = expected_seconds(plan, {_cell(plan, "train", 0).key: 300.0}, load_estimate(path))
-    assert expected[measured] == (300.0, "seed siblings")  # this machine's measurement beats a guess
-    assert expected[guessed] == (7.0, "estimate")
-    assert expected[_cell(plan, "audit", 1, serve=1.0).key] == (None, "unknown")
+    expected = ExpectedCosts(plan, {_cell(plan, "train", 0).key: 300.0}, load_estimate(path))
+    assert expected.get(measured) == (300.0, "seed siblings")  # this machine's measurement beats a guess
+    assert expected.get(guessed) == (7.0, "estimate")
+    assert expected.get(_cell(plan, "audit", 1, serve=1.0).key) == (None, "unknown")
     path.write_text('{"cells": [{"key": "x"}]}')
     with pytest.raises(ValueError, match="not an estimate file"):
         load_estimate(path)

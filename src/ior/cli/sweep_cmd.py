@@ -87,7 +87,7 @@ def run_sweep_command(args) -> int:
     if args.dry_run:
         expected = _expected(store_path, plan, estimate)
         for cell in plan.cells:
-            seconds, source = expected[cell.key]
+            seconds, source = expected.get(cell.key)
             cost = "done" if cell.key in done_keys else (
                 "cost unknown" if seconds is None else f"~{seconds:,.0f} s ({source})")
             print(f"  {cell.key}  {cell.kind:5}  {cell.label}  [{cost}]")
@@ -123,15 +123,15 @@ def _completed(store_path, plan) -> set:
 
 
 def _expected(store_path, plan, estimate) -> dict:
-    """Each cell's expected cost and where it comes from, as --time-limit would judge it."""
-    from ior.experiments.costs import cell_seconds, expected_seconds
+    """Each cell's expected cost and where it comes from, as --time-limit judges it at the start."""
+    from ior.experiments.costs import ExpectedCosts, cell_seconds
     from ior.experiments.store import ResultStore
 
     measured = {}
     if store_path.is_file():
         with ResultStore(store_path) as store:
             measured = {c["key"]: cell_seconds(c) for c in store.cells()}
-    return expected_seconds(plan, measured, estimate)
+    return ExpectedCosts(plan, measured, estimate)
 
 
 def _check_text_resources(plan, *, done_keys: set) -> None:

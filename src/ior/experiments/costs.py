@@ -4,8 +4,8 @@
 A cell's expected cost, in order of preference: the largest measured cost of its finished *seed
 siblings* (cells of the same plan whose configuration is the same but for the training seed: seed 2's
 audit is expected to cost what seeds 0 and 1's cost on this machine); else the estimate file's
-seconds for its key; else unknown. A batch job with a wall-time limit, or a session that ends at a fixed hour, then leaves
-the cells it cannot finish for the next run instead of losing them half done.
+seconds for its key; else unknown. A batch job with a wall-time limit, or a session that ends at a
+fixed hour, then leaves the cells it cannot finish for the next run instead of losing them half done.
 """
 
 from __future__ import annotations
@@ -69,24 +69,43 @@ def _seedless(cell: Cell, plan: Plan) -> str:
     return config_key(config)
 
 
-def expected_seconds(plan: Plan, measured: dict, estimate: dict | None = None) -> dict:
-    """``{key: (seconds or None, source)}`` for every cell of ``plan``; ``measured`` maps the keys of
-    finished cells to their cost (:func:`cell_seconds`), ``estimate`` keys to estimated seconds.
-    ``source`` is ``"estimate"``, ``"seed siblings"`` or ``"unknown"``."""
-    siblings: dict[str, list[float]] = {}
-    signature = {c.key: _seedless(c, plan) for c in plan.cells}
-    for key, seconds in measured.items():
-        if key in signature and seconds is not None:
-            siblings.setdefault(signature[key], []).append(float(seconds))
-    expected = {}
-    for cell in plan.cells:
-        if signature[cell.key] in siblings:
-            expected[cell.key] = (max(siblings[signature[cell.key]]), "seed siblings")
-        elif estimate is not None and cell.key in estimate:
-            expected[cell.key] = (float(estimate[cell.key]), "estimate")
-        else:
-            expected[cell.key] = (None, "unknown")
-    return expected
+class ExpectedCosts:
+    """Each cell's expected cost in worker seconds, and where it comes from.
+
+    Parameters
+    ----------
+    plan : Plan
+    measured : dict
+        ``{key: seconds}`` of finished cells (:func:`cell_seconds`); :meth:`record` adds the cells a
+        running sweep finishes, so seed 2 is priced by seed 1 as soon as seed 1 is done.
+    estimate : dict, optional
+        ``{key: seconds}`` made before the sweep (:func:`load_estimate`), for cells no seed sibling prices.
+    """
+
+    def __init__(self, plan: Plan, measured: dict, estimate: dict | None = None):
+        self._estimate = dict(estimate or {})
+        self._signature = {c.key: _seedless(c, plan) for c in plan.cells}
+        self._siblings: dict[str, float] = {}
+        for key, seconds in measured.items():
+            self.record(key, seconds)
+
+    def record(self, key: str, seconds: float | None) -> None:
+        """A finished cell's measured cost: it prices its seed siblings (the largest measurement wins)."""
+        signature = self._signature.get(key)
+        if signature is not None and seconds is not None:
+            self._siblings[signature] = max(float(seconds), self._siblings.get(signature, 0.0))
+
+    def get(self, key: str) -> tuple[float | None, str]:
+        """``(seconds or None, source)``, source ``"seed siblings"``, ``"estimate"`` or ``"unknown"``."""
+        signature = self._signature.get(key)
+        if signature in self._siblings:
+            return self._siblings[signature], "seed siblings"
+        if key in self._estimate:
+            return float(self._estimate[key]), "estimate"
+        return None, "unknown"
+
+    def seconds(self, key: str) -> float | None:
+        return self.get(key)[0]
 
 
 class TimeBudget:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ior.experiments.cells import MODELS_DIR, PARTIAL_DIR, STAGING_PREFIX, compute_cell, model_dir, partial_dir
 from ior.experiments.config import SweepConfig
-from ior.experiments.costs import TimeBudget, cell_seconds, expected_seconds
+from ior.experiments.costs import ExpectedCosts, TimeBudget, cell_seconds
 from ior.experiments.data import resolve_identities
 from ior.experiments.executors import make_executor
 from ior.experiments.grid import Cell, Plan, plan_sweep
@@ -124,12 +124,12 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
         depend on it); a cell then uses ``audit_workers`` cores (Ray reserves that many CPUs).
     time_limit : float, optional
         Seconds from the start of the sweep: a cell starts only if it is expected to finish inside
-        them (:func:`ior.experiments.costs.expected_seconds`; a cell of unknown cost starts while any
+        them (:class:`ior.experiments.costs.ExpectedCosts`; a cell of unknown cost starts while any
         time is left). Running cells are never stopped; the cells left are listed in
         ``summary.not_started`` and a later run resumes them.
     estimate : dict, optional
-        ``{cell key: expected seconds}`` (:func:`ior.experiments.costs.load_estimate`), preferred to
-        the costs of seed siblings under ``time_limit``.
+        ``{cell key: expected seconds}`` (:func:`ior.experiments.costs.load_estimate`): under
+        ``time_limit``, the price of cells that no finished seed sibling prices.
     """
     if isinstance(audit_workers, bool) or not isinstance(audit_workers, int) or audit_workers < 1:
         raise ValueError(f"audit_workers must be an integer >= 1, got {audit_workers!r}")
@@ -162,8 +162,7 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
                                computed=0)
         expected = None
         if budget is not None:
-            measured = {c["key"]: cell_seconds(c) for c in store.cells()}
-            expected = {k: seconds for k, (seconds, _) in expected_seconds(plan, measured, estimate).items()}
+            expected = ExpectedCosts(plan, {c["key"]: cell_seconds(c) for c in store.cells()}, estimate)
         if todo:
             pool = make_executor(executor, workers=workers, address=address, threads=max(threads, audit_workers))
             _schedule(todo, done, plan, store, pool, out, threads, summary, progress, audit_workers, retrained,
@@ -225,9 +224,9 @@ def _check_retrained(cell: Cell, before: str | None, after: str | None, plan: Pl
 
 def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool, out: Path, threads: int,
               summary: SweepSummary, progress: bool, audit_workers: int = 1, retrained: dict | None = None, *,
-              budget: TimeBudget | None = None, expected: dict | None = None) -> None:
+              budget: TimeBudget | None = None, expected: ExpectedCosts | None = None) -> None:
     pending = {c.key: c for c in todo}
-    fits = None if budget is None else (lambda key: budget.fits((expected or {}).get(key)))
+    fits = None if budget is None else (lambda key: budget.fits(expected.seconds(key)))
     failed: set[str] = set()
     running: dict[cf.Future, Cell] = {}
     bar = tqdm(total=summary.cells, initial=summary.already_done, desc="cells", unit="cell", disable=not progress)
@@ -242,7 +241,7 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
                 summary.failed.append({"cell": key, "label": pending.pop(key).label, "error": "a dependency failed"})
             if not running:
                 if pending and budget is not None:  # nothing left fits in the time limit
-                    summary.not_started = [{"cell": k, "label": c.label, "expected_seconds": (expected or {}).get(k)}
+                    summary.not_started = [{"cell": k, "label": c.label, "expected_seconds": expected.seconds(k)}
                                            for k, c in pending.items()]
                     break
                 if pending:  # pragma: no cover - plans are acyclic and dependencies come first
@@ -267,6 +266,9 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
                                   worker=payload["worker"])
                 shutil.rmtree(partial_dir(out, cell.key), ignore_errors=True)  # committed: no longer needed
                 done.add(cell.key)
+                if expected is not None:
+                    expected.record(cell.key, cell_seconds({"kind": cell.kind, "result": payload["result"],
+                                                            "elapsed_seconds": payload["elapsed_seconds"]}))
                 summary.computed += 1
                 _finished(cell, payload["elapsed_seconds"], payload.get("resumed_runs", 0))
                 bar.update(1)

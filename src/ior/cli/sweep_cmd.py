@@ -49,7 +49,8 @@ def register(sub) -> None:
                    help="start no cell expected to end after DURATION from now (e.g. 2h30m, 90m, 5400): see above")
     p.add_argument("--estimate", metavar="FILE", default=None,
                    help="with --time-limit or --dry-run: expected seconds per cell (JSON with cells[].key and "
-                        "cells[].expected_seconds, as bench/estimate_sweep.py writes), for cells with no finished seed sibling")
+                        "cells[].expected_seconds, as bench/estimate_sweep.py writes), for cells with no finished "
+                        "seed sibling")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config, load the data and print the plan (each unfinished cell with its "
                         "expected cost, as --time-limit judges it) without running it")

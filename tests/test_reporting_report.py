@@ -25,7 +25,7 @@ def _flat(method, temperature, grad_norm, seed, serve):
 
 
 def _add_audit(store, method, temperature, grad_norm, seed, serve, *, clean, conf, attacks, word_orders=None,
-               more=None, train=None, final=None):
+               more=None, train=None, final=None, confidences=None):
     config = _flat(method, temperature, grad_norm, seed, serve)
     if train:  # other training settings: other cells
         config["train"].update(train)
@@ -39,8 +39,9 @@ def _add_audit(store, method, temperature, grad_norm, seed, serve, *, clean, con
                  for a, v in attacks.items()}
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(4, 2)) * (10 if grad_norm else 1) * temperature ** 0.5
+    confidences = [conf] * len(logits) if confidences is None else confidences
     examples = [("clean", "", "", i, None, {"label": i % 2, "logits": row.tolist(), "prediction": int(row.argmax()),
-                                            "confidence": conf}) for i, row in enumerate(logits)]
+                                            "confidence": c}) for i, (row, c) in enumerate(zip(logits, confidences))]
     for i, order in enumerate(word_orders or []):
         examples.append(("word_importance", "pwws", "served", i, None,
                          {"index": i, "order": order, "num_words": len(order), "budget_exhausted": False}))
@@ -100,7 +101,9 @@ def test_every_view_from_a_synthetic_store(store_dir):
     assert report["views"].pop(length_view) == "no data"
     assert all(v == "ok" for v in report["views"].values()), report["views"]
     markdown = paths["report.md"].read_text()
-    assert "| standard ↑conf (T_d=0.01) | 90.00 ± 0.00 | 0.00 ± 0.00 | – | 20.00 ± 0.00 |" in markdown  # zero grads, worst case
+    # zero grads, p = 1, 1 − p = 1 − 0.9999 in float32 steps, worst case
+    assert "| standard ↑conf (T_d=0.01) | 90.00 ± 0.00 | 0.00 ± 0.00 | – | 0.00 ± 0.00 | 1,678 | 20.00 ± 0.00 |" \
+        in markdown
 
     (pair,) = report["word_importance"]
     assert (pair["model"], pair["twin"], pair["attack"]) == ("standard", "standard ↑conf (T_d=0.01)", "pwws")
@@ -117,6 +120,8 @@ def test_every_view_from_a_synthetic_store(store_dir):
     assert claims[("C9", "standard vs standard ↑conf (T_d=0.01)")] is True  # ρ = 0 on the ranked example
     records = {(c["claim"], c["model"]): c["evidence"] for c in report["claims"]}
     assert "raised on 2/2 attacks (measured on 2 of the paper's 4 attacks" in records[("C6", "standard* T=200")]
+    # C4 names how far from 1 float32 holds the confidence: 1 − 0.999 is 16,777 steps of 2^-24.
+    assert "(claim ≥ 99.5%; median 1 − p 16,777 float32 steps)" in records[("C4", "baseline*")]
     # Two seeds: a paired difference with its 95% t-interval (both seeds rise by exactly 40 points).
     assert "rise +40.00 ± 0.00 [95% CI +40.0, +40.0], 2 seeds" in records[("C1", "baseline ↑conf T_d=0.01")]
 
@@ -319,12 +324,29 @@ def test_training_length_view_sets_confidence_and_the_gap_against_the_steps_trai
     assert [r.split(" | ")[1] for r in rows] == ["2 epochs", "≤ 8 epochs, train acc ≥ 0.98", "8 epochs"]
     assert [r.split(" | ")[2] for r in rows] == ["64", "224", "256"]
     assert [r.split(" | ")[3] for r in rows] == ["1.000", "0.286", "0.250"]
-    assert rows[2] == "| standard* | 8 epochs | 256 | 0.250 | 80.00 ± 0.00 | 99.60 ± 0.00 | 2 (seeds 0, 1) | " \
+    assert [r.split(" | ")[6] for r in rows] == ["1.7e+06", "1.7e+05", "67,109"]  # 1 − p in float32 steps
+    assert rows[2] == "| standard* | 8 epochs | 256 | 0.250 | 80.00 ± 0.00 | 99.60 ± 0.00 | 67,109 | 2 (seeds 0, 1) | " \
                       "41.00 ± 1.41 / 20.00 ± 0.00 (+21.00 ± 1.41) |"
     assert "| 90.00 ± 0.00 |" in rows[0] and "(+1.00 ± 0.00) |" in rows[0]
     assert (tmp_path / "figures" / "training-length-rt.png").read_bytes().startswith(PNG)
     assert json.loads((tmp_path / "report.json").read_text())["views"][
         "Training length: confidence and the implicit illusion (C4)"] == "ok"
+
+
+def test_float32_resolution_counts_probabilities_at_one_and_the_steps_left_below_it(tmp_path):
+    """p = 1 exactly per seed (mean ± std), and the median of 1 − p in steps of 2^-24 pooled over seeds."""
+    step = 2.0 ** -24
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="resolution", config={}, plan={}, executor="local")
+        for seed, confidences in ((0, [1.0, 1.0, 1 - 2 * step, 1 - 4 * step]), (1, [1 - 6 * step, 1 - 8 * step,
+                                                                                     1 - 9 * step, 0.5])):
+            _add_audit(store, "standard", 200.0, True, seed, 1.0, clean=0.8, conf=0.99, confidences=confidences,
+                       attacks={"deepwordbug": (0.4, 0.2)})
+    write_report(tmp_path)
+    section = (tmp_path / "report.md").read_text().split("## Input gradients")[1].split("\n## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| standard* T=200"))
+    # p = 1: 50% and 0% -> 25.00 ± 35.36; steps pooled [0, 0, 2, 4, 6, 8, 9, 2^23]: median 5.
+    assert row.split(" | ")[4:6] == ["25.00 ± 35.36", "5"]
 
 
 def test_training_length_view_says_why_it_is_empty(store_dir):

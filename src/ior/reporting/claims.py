@@ -29,7 +29,7 @@ import math
 
 from scipy import stats as scipy_stats
 
-from ior.reporting.data import ReportData
+from ior.reporting.data import ReportData, float32_steps
 from ior.reporting.document import Missing, Table
 from ior.reporting.image_claims import CAPTION as IMAGE_CAPTION
 from ior.reporting.image_claims import check_image_claims
@@ -117,7 +117,7 @@ def check_claims(data: ReportData, word_importance: list | None = None) -> list:
         if data.modality(dataset) == "image":
             records.extend(check_image_claims(dataset, groups))
             continue
-        found = (_explicit(dataset, groups) + _implicit(dataset, groups) + _genuine(dataset, groups)
+        found = (_explicit(dataset, groups) + _implicit(dataset, groups, data) + _genuine(dataset, groups)
                  + _high_temperature(dataset, groups) + _transfer(dataset, groups) + _platt(dataset, groups)
                  + _word_importance(dataset, word_importance or []))
         records.extend(sorted(found, key=lambda r: int(r["claim"][1])))  # C1 ... C9 (stable within a claim)
@@ -160,8 +160,9 @@ def _explicit(dataset, groups) -> list:
     return records
 
 
-def _implicit(dataset, groups) -> list:
-    """C4: grad-norm training and its implicit illusion."""
+def _implicit(dataset, groups, data: ReportData) -> list:
+    """C4: grad-norm training and its implicit illusion (with how close to 1 float32 holds its confidence:
+    what decides whether a probability-score search is blinded, more than the mean confidence)."""
     records = []
     base = _find(groups, "standard", False)
     candidates = (("standard", True, {}, "baseline*"), ("pgd", True, {}, "pgd*"),
@@ -181,8 +182,9 @@ def _implicit(dataset, groups) -> list:
         holds = (conf["mean"] >= 0.995 and gap["mean"] > 10
                  and to_base["mean"] is not None and abs(to_base["mean"]) <= 5)
         records.append(_record(dataset, "C4", name, holds,
-                               f"mean clean confidence {_sd(conf)}% (claim ≥ 99.5%); {ATTACK} served − cal {_d(gap)} "
-                               f"(claim > 10); after cal − baseline {_d(to_base)} (claim within 5)"))
+                               f"mean clean confidence {_sd(conf)}% (claim ≥ 99.5%; median 1 − p "
+                               f"{float32_steps(data.median_steps_to_one(g))} float32 steps); {ATTACK} served − cal "
+                               f"{_d(gap)} (claim > 10); after cal − baseline {_d(to_base)} (claim within 5)"))
     return records
 
 

@@ -37,6 +37,26 @@ def serve_label(temperature: float) -> str:
     return f"↑conf (T_d={temperature:g})" if temperature < 1 else f"↓conf (T_d={temperature:g})"
 
 
+#: The spacing of float32 numbers just below 1: a probability that close to 1 moves in steps of it.
+FLOAT32_STEP_BELOW_ONE = 2.0 ** -24
+
+
+def confidence_resolution(confidences) -> dict:
+    """How finely float32 resolves top-class probabilities ``p`` (float32 values), where the illusion lives.
+
+    ``saturated``: the share with ``p`` exactly 1 (a probability score sees no change at all);
+    ``steps``: ``1 − p`` in units of :data:`FLOAT32_STEP_BELOW_ONE` for each ``p`` (integers for
+    ``p ≥ 0.5``): a score with a few steps left moves only by whole steps, so a search that ranks
+    candidates by it sees ties.
+
+    >>> confidence_resolution([1.0, 1.0 - 3 * 2.0 ** -24])["steps"].tolist()
+    [0.0, 3.0]
+    """
+    p = np.asarray(confidences, dtype=np.float64)
+    return {"saturated": float(np.mean(p == 1.0)) if p.size else None,
+            "steps": (1.0 - p) / FLOAT32_STEP_BELOW_ONE}
+
+
 #: Training settings that only say how long a model trains (the training-length view compares them).
 LENGTH_SETTINGS = ("epochs", "stop_train_accuracy", "stop_train_loss")
 
@@ -192,6 +212,26 @@ class ReportData:
         return group.stat(lambda a: (((self.train_cell(a.train_key) or {}).get("result") or {}).get("metrics", {})
                                      .get("final") or {}).get(field))
 
+    @cached_property
+    def _resolution_by_audit(self) -> dict:
+        return {}
+
+    def _resolution(self, audit: Audit) -> dict:
+        cache = self._resolution_by_audit
+        if audit.key not in cache:
+            cache[audit.key] = confidence_resolution([r["confidence"] for r in self.store.examples(audit.key, "clean")])
+        return cache[audit.key]
+
+    def saturated_share(self, group) -> dict:
+        """Mean ± std over seeds of the share of clean test examples whose served top-class probability
+        is exactly 1 in float32."""
+        return group.stat(lambda a: self._resolution(a)["saturated"])
+
+    def median_steps_to_one(self, group) -> float | None:
+        """The median over the clean test examples of every seed of ``1 − p`` in float32 steps (2^-24)."""
+        steps = np.concatenate([self._resolution(a)["steps"] for a in group.audits] or [np.empty(0)])
+        return float(np.median(steps)) if steps.size else None
+
     def gradient_zero_share(self, group, stage: str) -> dict:
         """Mean ± std over seeds of the share of exactly-zero input gradients at ``stage``."""
         return group.stat(lambda a: ((a.result.get("gradients") or {}).get(stage) or {}).get("zero_fraction"))
@@ -241,3 +281,10 @@ def points(stat: dict, *, digits: int = 2) -> str:
         return "–"
     text = f"{stat['mean']:+.{digits}f}"
     return text if stat["std"] is None else f"{text} ± {stat['std']:.{digits}f}"
+
+
+def float32_steps(value: float | None) -> str:
+    """``3``, ``5,600``, ``1.7e+06`` float32 steps below 1; ``–`` when missing."""
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if value < 1e5 else f"{value:.1e}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ior.experiments.word_importance import ranking_correlation
-from ior.reporting.data import ReportData, mean_std, pct, points, row_label
+from ior.reporting.data import ReportData, float32_steps, mean_std, pct, points, row_label
 from ior.reporting.document import Missing, Table
 
 PIERCING_NAMES = {"none": "−", "cal": "cal", "opt": "opt", "platt": "platt", "transfer": "transfer"}
@@ -76,12 +76,20 @@ def table_gradients(data: ReportData) -> list:
         if not groups:
             continue
         rows = [[row_label(g), *[pct(data.gradient_zero_share(g, stage)) for stage in ("served", "cal", "opt")],
+                 pct(data.saturated_share(g)), float32_steps(data.median_steps_to_one(g)),
                  pct(g.stat(lambda a: (a.result.get("worst_case") or {}).get("accuracy")))] for g in groups]
-        out.append(Table(dataset, ["model", "zero grad served", "zero grad cal", "zero grad opt", "worst case"], rows,
+        out.append(Table(dataset, ["model", "zero grad served", "zero grad cal", "zero grad opt", "p = 1 served",
+                                   "1 − p served (float32 steps)", "worst case"], rows,
                          "Share (%) of test inputs whose float32 gradient of the cross-entropy with respect to the "
                          "input (pixels; token embeddings for text) is exactly 0, served and at the cal and opt "
-                         "temperatures: what a gradient attack cannot move. Worst case: accuracy when an example "
-                         "counts as robust only if it survives every attack and piercing (AutoAttack's rule)."))
+                         "temperatures: what a gradient attack cannot move. p = 1: share (%) of clean test inputs "
+                         "whose served top-class probability is exactly 1 in float32, so a probability score sees "
+                         "no change; 1 − p: its median, over the clean test inputs of every seed, in steps of "
+                         "2^−24 ≈ 6·10^−8, the spacing of float32 just below 1 (1 − p ≈ e^−margin: a logit margin "
+                         "of 15 leaves ~5 steps, 8 leaves ~5,600): a score a few steps from 1 moves only by whole "
+                         "steps, and a search ranking candidates by it sees ties. Worst case: accuracy when an "
+                         "example counts as robust only if it survives every attack and piercing (AutoAttack's "
+                         "rule)."))
     if not out:
         return [Missing("Input gradients", "no audit in the store recorded input gradients (audits made before "
                                            "the diagnostic existed).")]
@@ -188,15 +196,18 @@ def table_training_length(data: ReportData) -> list:
                 loss = data.trained(g, "train_loss")
                 rows.append([g.variant, g.length_setting, _steps(data.trained(g, "step")),
                              "–" if loss["mean"] is None else f"{loss['mean']:.3f}", pct(g.clean_accuracy()),
-                             pct(g.mean_confidence()), _seeds(g),
+                             pct(g.mean_confidence()), float32_steps(data.median_steps_to_one(g)), _seeds(g),
                              *[f"{pct(g.adversarial(a, 'none'))} / {pct(g.adversarial(a, 'cal'))} "
                                f"({points(served_minus_cal(g, a))})" for a in attacks]])
         out.append(Table(dataset, ["model", "length", "steps trained", "final train loss", "clean",
-                                   "mean confidence", "seeds", *[f"{a} − / cal (gap)" for a in attacks]], rows,
+                                   "mean confidence", "1 − p (float32 steps)", "seeds",
+                                   *[f"{a} − / cal (gap)" for a in attacks]], rows,
                          "Models that differ only in how long they trained (epochs, stopping rule), served at "
                          "T_d = 1: steps trained, the last epoch's mean training loss, clean accuracy and mean "
-                         "confidence, and adversarial accuracy served / after `cal` with served − cal in points. "
-                         "C4 reads ≥ 99.5% mean confidence and a gap > 10 points."))
+                         "confidence, the median of 1 − p (top-class probability) in float32 steps of 2^−24 "
+                         "(see the input-gradients table: a score a few steps from 1 gives the search no signal), "
+                         "and adversarial accuracy served / after `cal` with served − cal in points. C4 reads "
+                         "≥ 99.5% mean confidence and a gap > 10 points."))
     if not out:
         return [Missing("Training length", "no model was trained to more than one length with everything "
                                            "else equal.")]

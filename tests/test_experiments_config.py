@@ -159,6 +159,7 @@ def test_cli_rejects_a_missing_config_file(tmp_path, capsys):
     (["--time-limit", "2h30"], "ior: error: --time-limit must be a duration such as 2h30m"),
     (["--time-limit", "0"], "ior: error: --time-limit must be positive, got '0'"),
     (["--estimate", "estimate.json"], "ior: error: --estimate applies with --time-limit or --dry-run only"),
+    (["--time-limit", "1h", "--executor", "ray"], "ior: error: --time-limit needs --executor local"),
 ])
 def test_cli_rejects_a_bad_time_limit_in_one_line_before_any_work(tmp_path, capsys, extra, message):
     path = tmp_path / "good.yaml"
@@ -168,3 +169,16 @@ def test_cli_rejects_a_bad_time_limit_in_one_line_before_any_work(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert err.startswith(message) and "\n" not in err
     assert not out.exists()
+
+
+def test_an_estimate_that_prices_none_of_the_cells_is_warned_about(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    for split in ("train", "validation", "test"):
+        (tmp_path / "data" / f"{split}.jsonl").write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n')
+    path = tmp_path / "good.yaml"
+    path.write_text(yaml.safe_dump(_valid(tmp_path)))
+    estimate = tmp_path / "estimate.json"
+    estimate.write_text('{"cells": [{"key": "0123456789abcdef", "expected_seconds": 60}]}')
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--dry-run", "--estimate", str(estimate)]) == 0
+    captured = capsys.readouterr()
+    assert "prices none of this sweep's cells" in captured.err and "[cost unknown]" in captured.out

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import make_tiny_bert
 from ior.experiments.config import load_sweep_config
-from ior.experiments.costs import ExpectedCosts, TimeBudget, load_estimate, parse_duration
+from ior.experiments.costs import ExpectedCosts, TimeBudget, load_estimate, parse_duration, worker_seconds
 from ior.experiments.grid import plan_sweep
 from ior.experiments.runner import _next_cells
 
@@ -95,6 +95,17 @@ def test_a_cell_is_expected_to_cost_the_most_its_finished_seed_siblings_cost(pla
     assert expected.get(_cell(plan, "audit", 2, "dg-aug").key) == (90.0, "seed siblings")
     expected.record(_cell(plan, "train", 2).key, 400.0)
     assert expected.seconds(_cell(plan, "train", 0).key) == 400.0
+
+
+def test_a_training_cell_is_priced_at_the_wall_time_it_held_its_worker_not_its_training_time():
+    """dg-aug's DeepWordBug pass over the training set, loading and saving come before and after the
+    trainer's clock (repro-cpu: 1,099 s held against 436 s trained); a resumed cell's training time
+    spans every attempt, its wall time only the last."""
+    dg_aug = {"kind": "train", "result": {"train_seconds": 436.0}, "elapsed_seconds": 1099.0}
+    resumed = {"kind": "train", "result": {"train_seconds": 900.0}, "elapsed_seconds": 300.0}
+    audit = {"kind": "audit", "result": {}, "elapsed_seconds": 250.0}
+    assert [worker_seconds(c) for c in (dg_aug, resumed, audit)] == [1099.0, 900.0, 250.0]
+    assert worker_seconds({"kind": "audit", "result": {}, "elapsed_seconds": None}) is None
 
 
 def test_the_estimate_file_prices_the_cells_no_seed_sibling_has_measured(plan, tmp_path):

@@ -101,7 +101,7 @@ def test_every_view_from_a_synthetic_store(store_dir):
     assert report["views"].pop(length_view) == "no data"
     assert all(v == "ok" for v in report["views"].values()), report["views"]
     markdown = paths["report.md"].read_text()
-    # zero grads, p = 1, 1 − p = 1 − 0.9999 in float32 steps, worst case
+    # zero grads; p = 1 (none: 0.9999 is not 1); 1 − 0.9999 in float32 steps; worst case
     assert "| standard ↑conf (T_d=0.01) | 90.00 ± 0.00 | 0.00 ± 0.00 | – | 0.00 ± 0.00 | 1,678 | 20.00 ± 0.00 |" \
         in markdown
 

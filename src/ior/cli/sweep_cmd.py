@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 DESCRIPTION = """\
 Run a sweep: a grid over dataset x training method x training temperature x grad-norm x seed x
@@ -23,7 +24,8 @@ cell starts only if it is expected to finish inside the limit: at the largest me
 finished seed siblings (the same cell with another training seed), else at the cost --estimate gives
 it, else (unknown) while any time is left. A cell too long for the time left gives way to a
 shorter one further down the plan; running cells are never stopped. The cells left are listed at the
-end, and the same command resumes them."""
+end, and the same command resumes them. The clock starts when the command does; local executor only
+(a Ray cluster queues what it is given)."""
 
 
 def register(sub) -> None:
@@ -60,8 +62,8 @@ def register(sub) -> None:
 
 def run_sweep_command(args) -> int:
     from ior.experiments.config import load_sweep_config
-    from ior.experiments.costs import load_estimate, parse_duration
-    from ior.experiments.runner import prepare, run_sweep
+    from ior.experiments.costs import TimeBudget, load_estimate, parse_duration
+    from ior.experiments.runner import check_budget_executor, prepare, run_sweep
     from ior.experiments.store import STORE_NAME, ResultStore
 
     if args.workers < 0:
@@ -72,13 +74,18 @@ def run_sweep_command(args) -> int:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.address is not None and args.executor != "ray":
         raise ValueError("--address applies to --executor ray only")
-    time_limit = None if args.time_limit is None else parse_duration(args.time_limit)
-    if args.estimate is not None and time_limit is None and not args.dry_run:
+    # The clock starts now: loading the data and hashing the model count against a job's wall time.
+    budget = None if args.time_limit is None else TimeBudget(parse_duration(args.time_limit))
+    check_budget_executor(budget, args.executor)
+    if args.estimate is not None and budget is None and not args.dry_run:
         raise ValueError("--estimate applies with --time-limit or --dry-run only (ior report --estimate compares "
                          "costs)")
     estimate = None if args.estimate is None else load_estimate(args.estimate)
     config = load_sweep_config(args.config)
     out, plan = prepare(config, args.out)
+    if estimate is not None and not set(estimate) & set(plan.by_key):
+        warnings.warn(f"--estimate {args.estimate!r} prices none of this sweep's cells (an estimate of another "
+                      "config, or of its keys before a change?)", stacklevel=2)
     size = plan.size()
     store_path = out / STORE_NAME
     done_keys = _completed(store_path, plan)
@@ -97,7 +104,7 @@ def run_sweep_command(args) -> int:
         _check_text_resources(plan, done_keys=done_keys)
     summary = run_sweep(config, out, executor=args.executor, workers=args.workers, address=args.address,
                         threads=args.threads, progress=not args.no_progress, plan=plan,
-                        audit_workers=args.audit_workers, time_limit=time_limit, estimate=estimate)
+                        audit_workers=args.audit_workers, budget=budget, estimate=estimate)
     print(f"computed {summary.computed} cells in {summary.elapsed_seconds:.0f} s "
           f"({summary.already_done} were already done); store: {store_path}")
     if summary.not_started:
@@ -123,15 +130,15 @@ def _completed(store_path, plan) -> set:
         return store.completed_keys() & set(plan.by_key)
 
 
-def _expected(store_path, plan, estimate) -> dict:
+def _expected(store_path, plan, estimate):
     """Each cell's expected cost and where it comes from, as --time-limit judges it at the start."""
-    from ior.experiments.costs import ExpectedCosts, cell_seconds
+    from ior.experiments.costs import ExpectedCosts, worker_seconds
     from ior.experiments.store import ResultStore
 
     measured = {}
     if store_path.is_file():
         with ResultStore(store_path) as store:
-            measured = {c["key"]: cell_seconds(c) for c in store.cells()}
+            measured = {c["key"]: worker_seconds(c) for c in store.cells()}
     return ExpectedCosts(plan, measured, estimate)
 
 

@@ -29,6 +29,14 @@ def cell_seconds(cell: dict) -> float | None:
     return None if cell.get("elapsed_seconds") is None else float(cell["elapsed_seconds"])
 
 
+def worker_seconds(cell: dict) -> float | None:
+    """How long a finished cell held a worker, as a time limit must price it: the larger of
+    :func:`cell_seconds` and the wall time of its last attempt, which for a training cell also covers
+    loading, dg-aug's DeepWordBug pass over the training set and saving the model."""
+    found = [s for s in (cell_seconds(cell), cell.get("elapsed_seconds")) if s is not None]
+    return max(float(s) for s in found) if found else None
+
+
 def load_estimate(path) -> dict:
     """``{cell key: expected seconds}`` from an estimate made before a sweep (``bench/estimate_sweep.py``)."""
     try:
@@ -76,7 +84,7 @@ class ExpectedCosts:
     ----------
     plan : Plan
     measured : dict
-        ``{key: seconds}`` of finished cells (:func:`cell_seconds`); :meth:`record` adds the cells a
+        ``{key: seconds}`` of finished cells (:func:`worker_seconds`); :meth:`record` adds the cells a
         running sweep finishes, so seed 2 is priced by seed 1 as soon as seed 1 is done.
     estimate : dict, optional
         ``{key: seconds}`` made before the sweep (:func:`load_estimate`), for cells no seed sibling prices.
@@ -110,7 +118,21 @@ class ExpectedCosts:
 
 class TimeBudget:
     """A wall-time limit counted from construction: :meth:`fits` says whether work expected to take
-    ``seconds`` (None: unknown) would end inside it. Unknown work fits while any time is left."""
+    ``seconds`` (None: unknown) would end inside it. Unknown work fits while any time is left.
+
+    Parameters
+    ----------
+    limit_seconds : float
+        The limit, > 0.
+    clock : callable, optional
+        Seconds, monotonic (``time.monotonic``; tests pass a fake).
+
+    Examples
+    --------
+    >>> budget = TimeBudget(3600)
+    >>> budget.fits(600), budget.fits(7200)
+    (True, False)
+    """
 
     def __init__(self, limit_seconds: float, *, clock=time.monotonic):
         if not limit_seconds > 0:

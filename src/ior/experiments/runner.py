@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ior.experiments.cells import MODELS_DIR, PARTIAL_DIR, STAGING_PREFIX, compute_cell, model_dir, partial_dir
 from ior.experiments.config import SweepConfig
-from ior.experiments.costs import ExpectedCosts, TimeBudget, cell_seconds
+from ior.experiments.costs import ExpectedCosts, TimeBudget, worker_seconds
 from ior.experiments.data import resolve_identities
 from ior.experiments.executors import make_executor
 from ior.experiments.grid import Cell, Plan, plan_sweep
@@ -98,9 +98,16 @@ def _remove_staging(out: Path, done: set) -> None:
                 shutil.rmtree(path, ignore_errors=True)
 
 
+def check_budget_executor(budget: TimeBudget | None, executor: str) -> None:
+    """A time limit decides when cells start, which only a local pool lets the sweep decide."""
+    if budget is not None and executor != "local":
+        raise ValueError("--time-limit needs --executor local: a Ray cluster queues the cells it is given, so "
+                         "when they start is not the sweep's to decide")
+
+
 def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int = 1, address: str | None = None,
               threads: int = 1, progress: bool = True, plan: Plan | None = None,
-              audit_workers: int = 1, time_limit: float | None = None, estimate: dict | None = None) -> SweepSummary:
+              audit_workers: int = 1, budget: TimeBudget | None = None, estimate: dict | None = None) -> SweepSummary:
     """Run (or resume) the sweep ``config`` into ``out``.
 
     Parameters
@@ -122,19 +129,20 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
     audit_workers : int
         Each audit cell shards its attack runs over this many one-thread processes (results do not
         depend on it); a cell then uses ``audit_workers`` cores (Ray reserves that many CPUs).
-    time_limit : float, optional
-        Seconds from the start of the sweep: a cell starts only if it is expected to finish inside
-        them (:class:`ior.experiments.costs.ExpectedCosts`; a cell of unknown cost starts while any
-        time is left). Running cells are never stopped; the cells left are listed in
-        ``summary.not_started`` and a later run resumes them.
+    budget : TimeBudget, optional
+        A time limit (``TimeBudget(seconds)``, counted from its construction): a cell starts only if
+        it is expected to finish inside it (:class:`ior.experiments.costs.ExpectedCosts`; a cell of
+        unknown cost starts while any time is left). Running cells are never stopped; the cells left
+        are listed in ``summary.not_started`` and a later run resumes them. Local executor only: a
+        cluster queues what it is given, so when a cell starts is not the sweep's to decide.
     estimate : dict, optional
         ``{cell key: expected seconds}`` (:func:`ior.experiments.costs.load_estimate`): under
-        ``time_limit``, the price of cells that no finished seed sibling prices.
+        ``budget``, the price of cells that no finished seed sibling prices.
     """
     if isinstance(audit_workers, bool) or not isinstance(audit_workers, int) or audit_workers < 1:
         raise ValueError(f"audit_workers must be an integer >= 1, got {audit_workers!r}")
+    check_budget_executor(budget, executor)
     started = time.time()
-    budget = None if time_limit is None else TimeBudget(time_limit)
     if plan is None:
         out, plan = prepare(config, out)
     out = Path(out)
@@ -162,7 +170,7 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
                                computed=0)
         expected = None
         if budget is not None:
-            expected = ExpectedCosts(plan, {c["key"]: cell_seconds(c) for c in store.cells()}, estimate)
+            expected = ExpectedCosts(plan, {c["key"]: worker_seconds(c) for c in store.cells()}, estimate)
         if todo:
             pool = make_executor(executor, workers=workers, address=address, threads=max(threads, audit_workers))
             _schedule(todo, done, plan, store, pool, out, threads, summary, progress, audit_workers, retrained,
@@ -267,8 +275,8 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
                 shutil.rmtree(partial_dir(out, cell.key), ignore_errors=True)  # committed: no longer needed
                 done.add(cell.key)
                 if expected is not None:
-                    expected.record(cell.key, cell_seconds({"kind": cell.kind, "result": payload["result"],
-                                                            "elapsed_seconds": payload["elapsed_seconds"]}))
+                    expected.record(cell.key, worker_seconds({"kind": cell.kind, "result": payload["result"],
+                                                              "elapsed_seconds": payload["elapsed_seconds"]}))
                 summary.computed += 1
                 _finished(cell, payload["elapsed_seconds"], payload.get("resumed_runs", 0))
                 bar.update(1)

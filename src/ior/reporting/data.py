@@ -212,9 +212,7 @@ class ReportData:
         return group.stat(lambda a: (((self.train_cell(a.train_key) or {}).get("result") or {}).get("metrics", {})
                                      .get("final") or {}).get(field))
 
-    @cached_property
-    def _resolution_by_audit(self) -> dict:
-        return {}
+    _resolution_by_audit: dict = field(default_factory=dict, init=False, repr=False)
 
     def _resolution(self, audit: Audit) -> dict:
         cache = self._resolution_by_audit

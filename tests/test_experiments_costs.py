@@ -1,11 +1,12 @@
-"""Expected cell costs and the time budget behind ``ior sweep --time-limit``."""
+"""Running part of a sweep: ``ior sweep --only`` (a subset of cells) and ``--time-limit`` (expected cell
+costs and the time budget)."""
 
 import pytest
 
 from conftest import make_tiny_bert
 from ior.experiments.config import load_sweep_config
 from ior.experiments.costs import ExpectedCosts, TimeBudget, load_estimate, parse_duration, worker_seconds
-from ior.experiments.grid import plan_sweep
+from ior.experiments.grid import plan_sweep, select_cells
 from ior.experiments.runner import _next_cells
 
 CONFIG = """\
@@ -120,6 +121,19 @@ def test_the_estimate_file_prices_the_cells_no_seed_sibling_has_measured(plan, t
     path.write_text('{"cells": [{"key": "x"}]}')
     with pytest.raises(ValueError, match="not an estimate file"):
         load_estimate(path)
+
+
+def test_only_selects_the_matching_cells_and_every_training_cell_they_need(plan):
+    subset = select_cells(plan, r"audit data dg-aug seed=2")
+    labels = [f"{c.kind} {c.label}" for c in subset.cells]
+    # dg-aug's model, and the standard model its augmentation attacks, in plan order (training first).
+    assert labels == ["train data standard seed=2", "train data dg-aug seed=2", "audit data dg-aug seed=2 T_d=1"]
+    assert all(subset.by_key[c.key] is plan.by_key[c.key] for c in subset.cells)  # same cells, same keys
+    assert len(select_cells(plan, "seed=[12]").cells) == len(plan.cells) * 2 // 3
+    with pytest.raises(ValueError, match=r"--only 'seed=7' matches none of the 15 cells .*'<kind> <label>'"):
+        select_cells(plan, "seed=7")
+    with pytest.raises(ValueError, match=r"--only 'seed=\[' is not a regular expression"):
+        select_cells(plan, "seed=[")
 
 
 def test_a_cell_that_does_not_fit_gives_way_to_a_shorter_one_further_down(plan):

@@ -431,6 +431,10 @@ def test_cli_sweep_dry_run_and_report(workspace, reference, capsys):
     printed = capsys.readouterr().out
     assert "3 training cells, 5 audit cells, 14 results" in printed and not out.exists()
     assert printed.count("[cost unknown]") == 8  # no store, no estimate
+    assert main(["sweep", str(workspace["config"]), "--out", str(out), "--dry-run", "--only", "audit .*dg-aug"]) == 0
+    printed = capsys.readouterr().out
+    assert "--only 'audit .*dg-aug': 3 of the sweep's 8 cells" in printed  # the audit, dg-aug's model and its source
+    assert printed.count("[cost unknown]") == 3 and not out.exists()
     assert main(["sweep", str(workspace["config"]), "--out", str(reference), "--dry-run"]) == 0
     assert capsys.readouterr().out.count("[done]") == 8
     assert main(["sweep", str(workspace["config"]), "--out", str(reference), "--no-progress"]) == 0

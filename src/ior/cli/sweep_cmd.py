@@ -47,6 +47,10 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per cell (default 1); results are identical across executors and worker "
                         "counts for the same value")
+    p.add_argument("--only", metavar="REGEX", default=None,
+                   help="run only the cells whose '<kind> <label>' matches REGEX (e.g. 'seed=[12]', "
+                        "'epochs=(16|32)', 'audit .*T_d=0.01'), and the training cells they need; the keys, "
+                        "and so the store, are those of the whole sweep")
     p.add_argument("--time-limit", metavar="DURATION", default=None,
                    help="start no cell expected to end after DURATION from now (e.g. 2h30m, 90m, 5400): see above")
     p.add_argument("--estimate", metavar="FILE", default=None,
@@ -62,6 +66,7 @@ def register(sub) -> None:
 
 def run_sweep_command(args) -> int:
     from ior.experiments.config import load_sweep_config
+    from ior.experiments.grid import select_cells
     from ior.experiments.costs import TimeBudget, load_estimate, parse_duration
     from ior.experiments.runner import check_budget_executor, prepare, run_sweep
     from ior.experiments.store import STORE_NAME, ResultStore
@@ -83,6 +88,10 @@ def run_sweep_command(args) -> int:
     estimate = None if args.estimate is None else load_estimate(args.estimate)
     config = load_sweep_config(args.config)
     out, plan = prepare(config, args.out)
+    if args.only is not None:
+        whole = len(plan.cells)
+        plan = select_cells(plan, args.only)
+        print(f"--only {args.only!r}: {len(plan.cells)} of the sweep's {whole} cells")
     if estimate is not None and not set(estimate) & set(plan.by_key):
         warnings.warn(f"--estimate {args.estimate!r} prices none of this sweep's cells (an estimate of another "
                       "config, or of its keys before a change?)", stacklevel=2)

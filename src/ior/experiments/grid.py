@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from itertools import product
 
@@ -278,6 +279,30 @@ def plan_sweep(config: SweepConfig, identities: dict | None = None) -> Plan:
                     planner.request_audit(dataset, cell, serve, block, variant)
     train_cells = list(planner.train_cells.values())  # sources are created before their dependents
     return Plan(cells=tuple(train_cells + planner.audit_cells()), resolved=identities is not None)
+
+
+def select_cells(plan: Plan, pattern: str) -> Plan:
+    """The cells whose ``"<kind> <label>"`` matches the regular expression ``pattern`` (``re.search``:
+    ``"seed=2"``, ``"epochs=(16|32)"``, ``"audit .*T_d=1e\\+06"``), with every training cell they need,
+    in plan order. A cell's key does not depend on the selection, so a selected run fills the same
+    store as the whole sweep would.
+    """
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"--only {pattern!r} is not a regular expression: {exc}") from None
+    keep = {c.key for c in plan.cells if regex.search(f"{c.kind} {c.label}")}
+    if not keep:
+        example = f", e.g. {plan.cells[-1].kind + ' ' + plan.cells[-1].label!r}" if plan.cells else ""
+        raise ValueError(f"--only {pattern!r} matches none of the {len(plan.cells)} cells (it is matched against "
+                         f"'<kind> <label>'{example})")
+    stack = list(keep)
+    while stack:  # what the selected cells need, and what that needs (dg-aug's standard model)
+        for required in plan.by_key[stack.pop()].requires:
+            if required not in keep:
+                keep.add(required)
+                stack.append(required)
+    return Plan(cells=tuple(c for c in plan.cells if c.key in keep), resolved=plan.resolved)
 
 
 def grid_size(config: SweepConfig) -> dict:

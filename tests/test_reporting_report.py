@@ -354,3 +354,20 @@ def test_training_length_view_says_why_it_is_empty(store_dir):
     section = (store_dir / "report.md").read_text().split("## Training length")[1].split("\n## ")[0]
     assert "no model was trained to more than one length" in section
     assert not (store_dir / "figures" / "training-length-rt.png").exists()
+
+
+def test_a_clean_drop_of_exactly_two_points_meets_c6s_bar(tmp_path):
+    """repro-cpu-v2's standard* T=200 lost 3.5, 0.5 and 2.0 points of clean accuracy over its seeds: a mean
+    of exactly 2, which float subtraction of accuracies made 2.0000000000000018 and C6 failed its ≤ 2 bar."""
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="c6", config={}, plan={}, executor="local")
+        for seed, (clean_1, clean_200) in enumerate(((0.79, 0.755), (0.755, 0.75), (0.78, 0.76))):
+            _add_audit(store, "standard", 1.0, True, seed, 1.0, clean=clean_1, conf=0.99,
+                       attacks={"deepwordbug": (0.15, 0.15), "pwws": (0.10, 0.10)})
+            _add_audit(store, "standard", 200.0, True, seed, 1.0, clean=clean_200, conf=0.998,
+                       attacks={"deepwordbug": (0.40, 0.18), "pwws": (0.30, 0.12)})
+    write_report(tmp_path)
+    claims = {(c["claim"], c["model"]): c for c in json.loads((tmp_path / "report.json").read_text())["claims"]}
+    c6 = claims[("C6", "standard* T=200")]
+    assert "clean drop +2.00 ± 1.50" in c6["evidence"] and c6["holds"] is True
+

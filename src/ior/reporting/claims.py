@@ -80,7 +80,9 @@ def paired(a, b, getter_a, getter_b=None, *, by="train") -> dict:
             continue
         u, v = getter_a(audit), getter_b(other)
         if u is not None and v is not None:
-            diffs.append(100 * (u - v))
+            # Accuracies are counts over n examples: rounding drops the float noise of 100 * (u - v), so a
+            # difference of exactly 2 points is 2, not 2.0000000000000018, when it meets a claim's bar.
+            diffs.append(round(100 * (u - v), 9))
     n = len(diffs)
     if not n:
         return {"mean": None, "std": None, "n": 0, "ci": None}

@@ -329,8 +329,12 @@ def test_training_length_view_sets_confidence_and_the_gap_against_the_steps_trai
                       "41.00 ± 1.41 / 20.00 ± 0.00 (+21.00 ± 1.41) |"
     assert "| 90.00 ± 0.00 |" in rows[0] and "(+1.00 ± 0.00) |" in rows[0]
     assert (tmp_path / "figures" / "training-length-rt.png").read_bytes().startswith(PNG)
-    assert json.loads((tmp_path / "report.json").read_text())["views"][
-        "Training length: confidence and the implicit illusion (C4)"] == "ok"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["views"]["Training length: confidence and the implicit illusion (C4)"] == "ok"
+    # C4 judges every length, each against the baseline (here the one standard model: none as long).
+    c4 = {c["model"]: c["holds"] for c in report["claims"] if c["claim"] == "C4"}
+    assert c4 == {"baseline* (2 epochs)": False, "baseline* (≤ 8 epochs, train acc ≥ 0.98)": False,
+                  "baseline* (8 epochs)": True, "pgd*": None, "ddi": None}
 
 
 def test_float32_resolution_counts_probabilities_at_one_and_the_steps_left_below_it(tmp_path):
@@ -371,3 +375,23 @@ def test_a_clean_drop_of_exactly_two_points_meets_c6s_bar(tmp_path):
     c6 = claims[("C6", "standard* T=200")]
     assert "clean drop +2.00 ± 1.50" in c6["evidence"] and c6["holds"] is True
 
+
+
+def test_c4_compares_each_length_with_a_baseline_trained_as_long(tmp_path):
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="c4", config={}, plan={}, executor="local")
+        for seed in (0, 1):
+            for epochs, standard_served in ((8, 0.30), (16, 0.12)):
+                _add_audit(store, "standard", 1.0, False, seed, 1.0, clean=0.8, conf=0.99,
+                           attacks={"deepwordbug": (standard_served, standard_served)}, train={"epochs": epochs})
+                _add_audit(store, "standard", 1.0, True, seed, 1.0, clean=0.8, conf=0.999,
+                           attacks={"deepwordbug": (0.5, 0.14)}, train={"epochs": epochs})
+    write_report(tmp_path)
+    c4 = {c["model"]: c for c in json.loads((tmp_path / "report.json").read_text())["claims"] if c["claim"] == "C4"}
+    # 16 epochs: cal 14 against its own baseline's 12 (+2, within 5); 8 epochs: against 30 (-16).
+    assert c4["baseline* (16 epochs)"]["holds"] is True and c4["baseline* (8 epochs)"]["holds"] is False
+    assert "after cal − baseline +2.00 ± 0.00" in c4["baseline* (16 epochs)"]["evidence"]
+    assert "(claim within 5, baseline trained as long)" in c4["baseline* (16 epochs)"]["evidence"]
+    # These training cells recorded no steps or epochs: the length table stands, its figure says why not.
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| baseline* |" not in markdown and "recorded neither steps nor epochs" in markdown

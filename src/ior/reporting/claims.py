@@ -166,28 +166,38 @@ def _implicit(dataset, groups, data: ReportData) -> list:
     """C4: grad-norm training and its implicit illusion (with how close to 1 float32 holds its confidence:
     what decides whether a probability-score search is blinded, more than the mean confidence)."""
     records = []
-    base = _find(groups, "standard", False)
     candidates = (("standard", True, {}, "baseline*"), ("pgd", True, {}, "pgd*"),
                   ("ddi", False, {"ddi_normalization": "normalize"}, "ddi"))
-    for method, grad_norm, train, name in candidates:
-        g = _find(groups, method, grad_norm, train=train)
-        if g is None:
-            records.append(_record(dataset, "C4", name, None, "not in the store"))
-            continue
-        conf = g.mean_confidence()
-        gap = paired(g, g, _acc(ATTACK, "none"), _acc(ATTACK, "cal"))
-        to_base = paired(g, base, _acc(ATTACK, "cal"), _acc(ATTACK, "none"), by="seed") if base else \
-            {"mean": None, "std": None, "n": 0, "ci": None}
-        if gap["mean"] is None:
-            records.append(_record(dataset, "C4", name, None, f"no {ATTACK} served and cal results"))
-            continue
-        holds = (conf["mean"] >= 0.995 and gap["mean"] > 10
-                 and to_base["mean"] is not None and abs(to_base["mean"]) <= 5)
-        records.append(_record(dataset, "C4", name, holds,
-                               f"mean clean confidence {_sd(conf)}% (claim ≥ 99.5%; median 1 − p "
-                               f"{float32_steps(data.median_steps_to_one(g))} float32 steps); {ATTACK} served − cal "
-                               f"{_d(gap)} (claim > 10); after cal − baseline {_d(to_base)} (claim within 5)"))
+    for method, grad_norm, train, family_name in candidates:
+        found = _groups(groups, method, grad_norm, train=train)
+        if not found:
+            records.append(_record(dataset, "C4", family_name, None, "not in the store"))
+        for g in found:  # one record per training length when a store trained the model to several
+            name = family_name if len(found) == 1 else f"{family_name} ({g.length_setting})"
+            records.append(_implicit_record(dataset, g, name, _baseline_for(groups, g), data))
     return records
+
+
+def _baseline_for(groups, g):
+    """The standard model C4 compares ``g`` with after ``cal``: trained as long, if the store has one."""
+    standard = _groups(groups, "standard", False)
+    return next((b for b in standard if b.length_setting == g.length_setting), standard[0] if standard else None)
+
+
+def _implicit_record(dataset, g, name: str, base, data: ReportData) -> dict:
+    conf = g.mean_confidence()
+    gap = paired(g, g, _acc(ATTACK, "none"), _acc(ATTACK, "cal"))
+    to_base = paired(g, base, _acc(ATTACK, "cal"), _acc(ATTACK, "none"), by="seed") if base else \
+        {"mean": None, "std": None, "n": 0, "ci": None}
+    if gap["mean"] is None:
+        return _record(dataset, "C4", name, None, f"no {ATTACK} served and cal results")
+    holds = (conf["mean"] >= 0.995 and gap["mean"] > 10
+             and to_base["mean"] is not None and abs(to_base["mean"]) <= 5)
+    return _record(dataset, "C4", name, holds,
+                   f"mean clean confidence {_sd(conf)}% (claim ≥ 99.5%; median 1 − p "
+                   f"{float32_steps(data.median_steps_to_one(g))} float32 steps); {ATTACK} served − cal {_d(gap)} "
+                   f"(claim > 10); after cal − baseline {_d(to_base)} (claim within 5"
+                   f"{'' if base is None or base.length_setting != g.length_setting else ', baseline trained as long'})")
 
 
 def _genuine(dataset, groups) -> list:

@@ -157,11 +157,18 @@ def training_length(data: ReportData, folder: Path) -> list:
 
     out = []
     for dataset, families, attacks in families_by_dataset(data, length_families):
+        # Steps where the training cells recorded them, else epochs (stores from before steps were kept).
+        unit = next((u for u in ("step", "epoch") if any(data.trained(g, u)["mean"] for m in families.values()
+                                                          for g in m)), None)
+        if unit is None:
+            out.append(Missing(f"Training length figure ({dataset})", "the training cells recorded neither steps "
+                                                                     "nor epochs."))
+            continue
         fig, axes = _new_figure(1 + len(attacks))
         styles = _series_styles(len(families))
         for style, members in zip(styles, families.values()):
             members = ordered_by_length(data, members)
-            steps = [data.trained(g, "step")["mean"] or np.nan for g in members]
+            steps = [data.trained(g, unit)["mean"] or np.nan for g in members]
             label = members[0].variant
             conf = [g.mean_confidence() for g in members]
             axes[0].errorbar(steps, [100 * c["mean"] if c["mean"] is not None else np.nan for c in conf],
@@ -181,7 +188,7 @@ def training_length(data: ReportData, folder: Path) -> list:
             ax.set_title(f"{dataset}: {attack} gap (C4: > 10)")
         for ax in axes:
             ax.set_xscale("log")
-            ax.set_xlabel("optimizer steps trained")
+            ax.set_xlabel("optimizer steps trained" if unit == "step" else "epochs trained")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
         path = _save(fig, folder, f"training-length-{_slug(dataset)}")

@@ -395,3 +395,19 @@ def test_c4_compares_each_length_with_a_baseline_trained_as_long(tmp_path):
     # These training cells recorded no steps or epochs: the length table stands, its figure says why not.
     markdown = (tmp_path / "report.md").read_text()
     assert "| baseline* |" not in markdown and "recorded neither steps nor epochs" in markdown
+
+
+def test_c4_compares_a_length_no_baseline_has_with_the_nearest_one(tmp_path):
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="c4", config={}, plan={}, executor="local")
+        for epochs, grad_norm, served, cal in ((2, False, 0.08, 0.08), (16, False, 0.12, 0.12),
+                                               (32, True, 0.50, 0.15), (16, True, 0.55, 0.14)):
+            _add_audit(store, "standard", 1.0, grad_norm, 0, 1.0, clean=0.8, conf=0.999,
+                       attacks={"deepwordbug": (served, cal)}, train={"epochs": epochs},
+                       final={"step": 32 * epochs, "epoch": epochs, "train_loss": 0.1})
+    write_report(tmp_path)
+    c4 = {c["model"]: c for c in json.loads((tmp_path / "report.json").read_text())["claims"] if c["claim"] == "C4"}
+    # 32 epochs (1,024 steps): against the 16-epoch standard (512 steps), not the 2-epoch one (64).
+    assert "after cal − baseline +3.00, 1 seed (claim within 5, baseline: standard, 16 epochs, the nearest " \
+           "length)" in c4["baseline* (32 epochs)"]["evidence"]
+    assert c4["baseline* (32 epochs)"]["holds"] is True

@@ -174,17 +174,25 @@ def _implicit(dataset, groups, data: ReportData) -> list:
             records.append(_record(dataset, "C4", family_name, None, "not in the store"))
         for g in found:  # one record per training length when a store trained the model to several
             name = family_name if len(found) == 1 else f"{family_name} ({g.length_setting})"
-            records.append(_implicit_record(dataset, g, name, _baseline_for(groups, g), data))
+            records.append(_implicit_record(dataset, groups, g, name, data))
     return records
 
 
-def _baseline_for(groups, g):
-    """The standard model C4 compares ``g`` with after ``cal``: trained as long, if the store has one."""
+def _baseline_for(groups, g, data: ReportData):
+    """The standard model C4 compares ``g`` with after ``cal``: trained as long if the store has one, else
+    the one whose training steps are nearest (the only one, in a store of one length)."""
     standard = _groups(groups, "standard", False)
-    return next((b for b in standard if b.length_setting == g.length_setting), standard[0] if standard else None)
+    same = next((b for b in standard if b.length_setting == g.length_setting), None)
+    if same is not None or len(standard) < 2:
+        return same or (standard[0] if standard else None)
+    steps = data.trained(g, "step")["mean"]
+    if steps is None:
+        return standard[0]
+    return min(standard, key=lambda b: abs(math.log((data.trained(b, "step")["mean"] or 1.0) / steps)))
 
 
-def _implicit_record(dataset, g, name: str, base, data: ReportData) -> dict:
+def _implicit_record(dataset, groups, g, name: str, data: ReportData) -> dict:
+    base = _baseline_for(groups, g, data)
     conf = g.mean_confidence()
     gap = paired(g, g, _acc(ATTACK, "none"), _acc(ATTACK, "cal"))
     to_base = paired(g, base, _acc(ATTACK, "cal"), _acc(ATTACK, "none"), by="seed") if base else \
@@ -193,11 +201,14 @@ def _implicit_record(dataset, g, name: str, base, data: ReportData) -> dict:
         return _record(dataset, "C4", name, None, f"no {ATTACK} served and cal results")
     holds = (conf["mean"] >= 0.995 and gap["mean"] > 10
              and to_base["mean"] is not None and abs(to_base["mean"]) <= 5)
+    lengths = {b.length_setting for b in _groups(groups, "standard", False)}
+    which = "" if base is None or len(lengths) < 2 else \
+        (", baseline trained as long" if base.length_setting == g.length_setting
+         else f", baseline: standard, {base.length_setting}, the nearest length")
     return _record(dataset, "C4", name, holds,
                    f"mean clean confidence {_sd(conf)}% (claim ≥ 99.5%; median 1 − p "
                    f"{float32_steps(data.median_steps_to_one(g))} float32 steps); {ATTACK} served − cal {_d(gap)} "
-                   f"(claim > 10); after cal − baseline {_d(to_base)} (claim within 5"
-                   f"{'' if base is None or base.length_setting != g.length_setting else ', baseline trained as long'})")
+                   f"(claim > 10); after cal − baseline {_d(to_base)} (claim within 5{which})")
 
 
 def _genuine(dataset, groups) -> list:

@@ -141,14 +141,13 @@ def _completed(store_path, plan) -> set:
 
 def _expected(store_path, plan, estimate):
     """Each cell's expected cost and where it comes from, as --time-limit judges it at the start."""
-    from ior.experiments.costs import ExpectedCosts, worker_seconds
+    from ior.experiments.costs import ExpectedCosts
     from ior.experiments.store import ResultStore
 
-    measured = {}
-    if store_path.is_file():
-        with ResultStore(store_path) as store:
-            measured = {c["key"]: worker_seconds(c) for c in store.cells()}
-    return ExpectedCosts(plan, measured, estimate)
+    if not store_path.is_file():
+        return ExpectedCosts(plan, {}, estimate)
+    with ResultStore(store_path) as store:
+        return ExpectedCosts.from_store(plan, store, estimate)
 
 
 def _check_text_resources(plan, *, done_keys: set) -> None:

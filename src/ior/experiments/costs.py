@@ -97,6 +97,11 @@ class ExpectedCosts:
         for key, seconds in measured.items():
             self.record(key, seconds)
 
+    @classmethod
+    def from_store(cls, plan: Plan, store, estimate: dict | None = None) -> "ExpectedCosts":
+        """Priced by what the store's finished cells cost (:func:`worker_seconds`)."""
+        return cls(plan, {c["key"]: worker_seconds(c) for c in store.cells()}, estimate)
+
     def record(self, key: str, seconds: float | None) -> None:
         """A finished cell's measured cost: it prices its seed siblings (the largest measurement wins)."""
         signature = self._signature.get(key)

@@ -170,7 +170,7 @@ def run_sweep(config: SweepConfig, out, *, executor: str = "local", workers: int
                                computed=0)
         expected = None
         if budget is not None:
-            expected = ExpectedCosts(plan, {c["key"]: worker_seconds(c) for c in store.cells()}, estimate)
+            expected = ExpectedCosts.from_store(plan, store, estimate)
         if todo:
             pool = make_executor(executor, workers=workers, address=address, threads=max(threads, audit_workers))
             _schedule(todo, done, plan, store, pool, out, threads, summary, progress, audit_workers, retrained,

@@ -31,6 +31,7 @@ from scipy import stats as scipy_stats
 
 from ior.reporting.data import ReportData, float32_steps
 from ior.reporting.document import Missing, Table
+from ior.reporting.tables import ordered_by_length
 from ior.reporting.image_claims import CAPTION as IMAGE_CAPTION
 from ior.reporting.image_claims import check_image_claims
 
@@ -169,7 +170,7 @@ def _implicit(dataset, groups, data: ReportData) -> list:
     candidates = (("standard", True, {}, "baseline*"), ("pgd", True, {}, "pgd*"),
                   ("ddi", False, {"ddi_normalization": "normalize"}, "ddi"))
     for method, grad_norm, train, family_name in candidates:
-        found = _groups(groups, method, grad_norm, train=train)
+        found = ordered_by_length(data, _groups(groups, method, grad_norm, train=train))
         if not found:
             records.append(_record(dataset, "C4", family_name, None, "not in the store"))
         for g in found:  # one record per training length when a store trained the model to several

@@ -17,6 +17,10 @@ audits), where c_a is the attack's seconds per example from this repository's at
 over the reference audits with ``opt`` served on the same side of T_d = 1 (↑conf, ↓conf, as trained),
 of what they took beyond ``k ×`` their attack runs, per evaluation they recorded: ``opt`` on a ↓conf
 model is the dearest, its attacks failing until T is found and spending their whole query budget. The logits cache is why a piercing costs ~half a served run: most texts recur.
+
+A dataset whose texts are longer than the references' (R8's documents against rt's sentences) costs
+more per step and per attacked example: ``--step-scale`` and ``--attack-scale`` multiply the
+references' rates by factors measured in a pilot on that dataset (configs/r8-cpu.yaml says which).
 """
 
 from __future__ import annotations
@@ -124,12 +128,21 @@ def main(argv=None) -> int:
     parser.add_argument("config")
     parser.add_argument("--reference", nargs="+", required=True, help="sweep output folders with runs.sqlite")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--step-scale", type=float, default=1.0,
+                        help="multiply the references' seconds per training step (longer texts; from a pilot)")
+    parser.add_argument("--attack-scale", type=float, default=1.0,
+                        help="multiply the attacks' seconds per example (longer texts; from a pilot)")
     args = parser.parse_args(argv)
+    if args.step_scale <= 0 or args.attack_scale <= 0:
+        parser.error("--step-scale and --attack-scale must be positive")
 
     costs = attack_costs()
     trains, audits = reference_cells(args.reference)
     step_seconds, curves = per_step(trains)
+    # k and q are fitted on the references' own costs; the scales apply to the cells estimated here.
     k, q, fit = fit_audits(audits, costs)
+    step_seconds = {key: rate * args.step_scale for key, rate in step_seconds.items()}
+    costs = {attack: seconds * args.attack_scale for attack, seconds in costs.items()}
 
     config = load_sweep_config(args.config)
     # Keys as `ior sweep` makes them: with the data's and the model's fingerprints (an unresolved plan
@@ -161,7 +174,8 @@ def main(argv=None) -> int:
                          "expected_seconds": round(seconds), "attacks": spec["attacks"], "piercings": spec["piercings"]})
         totals["cap"] += cap
         totals["expected"] += expected
-    result = {"config": args.config, "references": args.reference, "attack_seconds_per_example": costs,
+    result = {"config": args.config, "references": args.reference, "step_scale": args.step_scale,
+              "attack_scale": args.attack_scale, "attack_seconds_per_example": costs,
               "audit_factor_k": k, "opt_factor_q_by_side": q, "audit_fit": fit,
               "seconds_per_step": {f"{m}{'*' if g else ''}": round(v, 2) for (m, g), v in step_seconds.items()},
               "cells": rows, "total_seconds": {k2: round(v) for k2, v in totals.items()},

@@ -182,10 +182,10 @@ def test_a_store_without_its_models_retrains_only_the_models_unfinished_cells_ne
 
 
 def test_a_model_trained_again_with_other_weights_is_warned_about_and_its_old_audits_flagged(workspace, reference,
-                                                                                           tmp_path):
+                                                                                           tmp_path, capsys):
     """A retrained model that is not bit-identical leaves finished audits describing the earlier weights:
-    the sweep warns naming them and the report lists them (simulated: the store says the earlier model
-    had other weights)."""
+    the sweep warns naming them, the report lists them (simulated: the store says the earlier model
+    had other weights), and ``--rerun-stale`` audits the model the store records again."""
     import shutil
 
     from ior.reporting.report import write_report
@@ -222,6 +222,25 @@ def test_a_model_trained_again_with_other_weights_is_warned_about_and_its_old_au
     assert [s["cell"] for s in document["stale_audits"]] == [kept]
     assert document["stale_audits"][0]["audited_weights_sha256"] == earlier
     assert "**Warning:** 1 audit(s) ran on other weights" in (out / "report.md").read_text()
+
+    # --rerun-stale: a dry run deletes nothing and lists the cell; the run audits the recorded model again.
+    args = ["sweep", str(workspace["config"]), "--out", str(out), "--no-progress", "--rerun-stale"]
+    capsys.readouterr()
+    assert main(args + ["--dry-run"]) == 0
+    listed = capsys.readouterr().out
+    assert "would delete 1 audit(s)" in listed and kept in listed and f"{kept}  audit" in listed
+    assert f"{kept}  audit  {kept_label}  [done]" not in listed
+    with sqlite3.connect(out / "runs.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM cells WHERE key = ?", (kept,)).fetchone()[0] == 1
+    assert main(args) == 0
+    assert "deleted 1 audit(s)" in capsys.readouterr().out
+    with sqlite3.connect(out / "runs.sqlite") as db:
+        redone = json.loads(db.execute("SELECT result FROM cells WHERE key = ?", (kept,)).fetchone()[0])
+        now = json.loads(db.execute("SELECT result FROM cells WHERE key = ?", (train10,)).fetchone()[0])
+    assert redone["model_weights_sha256"] == now["weights_sha256"] != earlier
+    write_report(out)
+    assert json.loads((out / "report.json").read_text())["stale_audits"] == []
+    assert main(args) == 0 and "no audit ran on other weights" in capsys.readouterr().out
 
 
 def test_a_model_trained_again_bit_identically_leaves_nothing_flagged(workspace, reference, tmp_path):

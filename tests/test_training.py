@@ -75,7 +75,11 @@ def test_training_learns_a_separable_toy_task_and_saves_everything(tiny_bert, tm
     assert saved["train"]["grad_norm"] == options.get("grad_norm", False)
     assert saved["config_fingerprint"] == config.fingerprint()
     assert (out / "model.safetensors").is_file() and not (out.parent / "run.partial").exists()
-    assert json.loads((out / "metrics.json").read_text())["weights_sha256"]
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["weights_sha256"]
+    # What decides the rounding besides the config: a retrain elsewhere can be told from one here.
+    assert written["machine"] == {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                                  "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     clf = TextClassifier.from_pretrained(out)
     assert clf.max_length == 16 and clf.label_names == ("negative", "positive")
     preds = clf.logits(list(POS + NEG)).argmax(axis=1)

@@ -57,6 +57,10 @@ def register(sub) -> None:
                    help="with --time-limit or --dry-run: expected seconds per cell (JSON with cells[].key and "
                         "cells[].expected_seconds, as bench/estimate_sweep.py writes), for cells with no finished "
                         "seed sibling")
+    p.add_argument("--rerun-stale", action="store_true",
+                   help="first delete from the store the audits that ran on other weights than the model their "
+                        "training cell records now (a model trained again, not bit-identically; `ior report` "
+                        "flags them), so that this run audits them again")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config, load the data and print the plan (each unfinished cell with its "
                         "expected cost, as --time-limit judges it) without running it")
@@ -97,7 +101,8 @@ def run_sweep_command(args) -> int:
                       "config, or of its keys before a change?)", stacklevel=2)
     size = plan.size()
     store_path = out / STORE_NAME
-    done_keys = _completed(store_path, plan)
+    rerun = _forget_stale(store_path, plan, dry_run=args.dry_run) if args.rerun_stale else set()
+    done_keys = _completed(store_path, plan) - rerun
     done = len(done_keys)
     print(f"sweep {config.name}: {size['train_cells']} training cells, {size['audit_cells']} audit cells, "
           f"{size['results']} results; {done} of {len(plan.cells)} cells already done")
@@ -127,6 +132,28 @@ def run_sweep_command(args) -> int:
             print(f"  failed: {failure['label']} ({failure['cell']}): {failure['error']}")
         raise RuntimeError(f"{len(summary.failed)} cell(s) failed; fix the cause and run the same command to resume")
     return 0
+
+
+def _forget_stale(store_path, plan, *, dry_run: bool) -> set:
+    """Delete the plan's stale audits (``ResultStore.stale_audits``) from the store (not with
+    ``dry_run``), say which, and return their keys."""
+    from ior.experiments.store import ResultStore
+
+    if not store_path.is_file():
+        return set()
+    with ResultStore(store_path) as store:
+        stale = [s for s in store.stale_audits() if s["cell"] in plan.by_key]
+        if not stale:
+            print("--rerun-stale: no audit ran on other weights than its model's")
+            return set()
+        if not dry_run:
+            store.forget(s["cell"] for s in stale)
+    verb = "would delete" if dry_run else "deleted"
+    print(f"--rerun-stale: {verb} {len(stale)} audit(s) computed on earlier weights, to run again:")
+    for s in stale:
+        print(f"  {s['cell']}  {s['label']}  (audited {s['audited_weights_sha256'][:12]}, "
+              f"model now {s['model_weights_sha256'][:12]})")
+    return {s["cell"] for s in stale}
 
 
 def _completed(store_path, plan) -> set:

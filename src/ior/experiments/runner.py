@@ -227,7 +227,8 @@ def _check_retrained(cell: Cell, before: str | None, after: str | None, plan: Pl
     if stale:
         warnings.warn(f"model {cell.label} ({cell.key}) trained again has other weights than before "
                       f"(sha256 {after[:12]} vs {before[:12]}): {len(stale)} finished cell(s) describe the earlier "
-                      f"model ({', '.join(stale)}); delete them from the store to audit the new one", stacklevel=2)
+                      f"model ({', '.join(stale)}); run the sweep again with --rerun-stale to audit the new one",
+                      stacklevel=2)
 
 
 def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool, out: Path, threads: int,

@@ -207,6 +207,32 @@ class ResultStore:
         rows = self._db.execute("SELECT * FROM sweeps ORDER BY id").fetchall()
         return [dict(dict(r), config=json.loads(r["config"]), plan=json.loads(r["plan"])) for r in rows]
 
+    def stale_audits(self) -> list[dict]:
+        """Audit cells computed on other weights than the model their training cell records now.
+
+        A model whose folder was lost is trained again when a cell needs it; if it is not
+        bit-identical, the audits done on the earlier weights describe a model the store no longer
+        records. One dict per such cell: ``cell``, ``label``, ``model`` (the training cell's key),
+        ``audited_weights_sha256``, ``model_weights_sha256``.
+        """
+        trains = {cell["key"]: cell for cell in self.cells("train")}
+        stale = []
+        for audit in self.cells("audit"):
+            train = trains.get(audit["result"].get("config", {}).get("train_cell"))
+            used = audit["result"].get("model_weights_sha256")
+            now = train["result"].get("weights_sha256") if train else None
+            if used and now and used != now:
+                stale.append({"cell": audit["key"], "label": audit["result"].get("name", audit["key"]),
+                              "model": train["key"], "audited_weights_sha256": used, "model_weights_sha256": now})
+        return stale
+
+    def forget(self, keys) -> int:
+        """Delete cells (with their result rows and examples) so that a sweep computes them again;
+        returns how many were there."""
+        keys = list(keys)
+        with self._transaction():
+            return sum(self._db.execute("DELETE FROM cells WHERE key = ?", (key,)).rowcount for key in keys)
+
     def counts(self) -> dict:
         return {table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                 for table in ("cells", "results", "examples", "sweeps")}

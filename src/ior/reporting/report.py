@@ -98,21 +98,6 @@ def _cost_table(store: ResultStore, estimate: dict | None) -> list:
     return [Table("", header, rows + summary, caption)]
 
 
-def stale_audits(data: ReportData) -> list:
-    """Audit cells computed on other weights than the model their training cell records now: a model
-    trained again after its folder was lost, and not bit-identical. Their numbers describe the earlier
-    model. One record per such cell."""
-    stale = []
-    for audit in (a for g in data.groups for a in g.audits):
-        train = data.train_cell(audit.train_key)
-        used = audit.result.get("model_weights_sha256")
-        now = train["result"].get("weights_sha256") if train else None
-        if used and now and used != now:
-            stale.append({"cell": audit.key, "label": audit.result.get("name", audit.key), "model": train["key"],
-                          "audited_weights_sha256": used, "model_weights_sha256": now})
-    return stale
-
-
 def _intro(store: ResultStore, data: ReportData, stale: list) -> str:
     sweeps = store.sweeps()
     names = ", ".join(dict.fromkeys(s["name"] for s in sweeps)) or "–"
@@ -124,7 +109,8 @@ def _intro(store: ResultStore, data: ReportData, stale: list) -> str:
     if stale:
         text += (f" **Warning:** {len(stale)} audit(s) ran on other weights than the model their training cell "
                  "records now (trained again, not bit-identical), so they describe an earlier model: "
-                 + ", ".join(s["label"] for s in stale) + ". Delete them from the store and resume the sweep.")
+                 + ", ".join(s["label"] for s in stale)
+                 + ". Run the sweep again with --rerun-stale to audit the model it records.")
     return text
 
 
@@ -173,7 +159,7 @@ def write_report(out_dir, *, estimate=None) -> dict:
     with ResultStore(store_path) as store:
         data = load_report_data(store)
         sections, extras = build_sections(data, folder, estimate=estimated)
-        stale = stale_audits(data)
+        stale = store.stale_audits()
         intro = _intro(store, data, stale)
         title = "ior sweep report"
         views = {s.title: ("no data" if all(isinstance(i, Missing) for i in s.items) else "ok") for s in sections}

@@ -255,9 +255,19 @@ def run_provenance(config, train_data) -> dict:
                         "fingerprint": train_data.fingerprint(), "manifest_sha256": train_data.manifest_sha256}}
 
 
+def machine() -> dict:
+    """What decides a run's floating-point rounding besides its configuration: torch's build, the
+    kernels it dispatched to on this CPU (``AVX512``, ``AVX2``, ...) and the thread count. A run repeats
+    to the bit only where all three match: the same training on another CPU differs in the last bits
+    from its first step, and after thousands of steps the weights differ visibly."""
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
+
+
 def finish_run(staging: Path, out_dir: Path, metrics: dict) -> None:
-    """Write ``metrics.json`` (with the weights' sha256) into ``staging`` and rename it to ``out_dir``."""
-    metrics = dict(metrics, weights_sha256=weights_sha256(staging))
+    """Write ``metrics.json`` (with the weights' sha256 and the :func:`machine`) into ``staging`` and
+    rename it to ``out_dir``."""
+    metrics = dict(metrics, weights_sha256=weights_sha256(staging), machine=machine())
     atomic_write_text(staging / METRICS_FILE, json.dumps(metrics, indent=2))
     if out_dir.exists():
         shutil.rmtree(out_dir)

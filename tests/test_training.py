@@ -78,7 +78,10 @@ def test_training_learns_a_separable_toy_task_and_saves_everything(tiny_bert, tm
     written = json.loads((out / "metrics.json").read_text())
     assert written["weights_sha256"]
     # What decides the rounding besides the config: a retrain elsewhere can be told from one here.
-    assert written["machine"] == {"torch": torch.__version__, "threads": torch.get_num_threads(),
+    import transformers
+
+    assert written["machine"] == {"torch": torch.__version__, "transformers": transformers.__version__,
+                                  "threads": torch.get_num_threads(),
                                   "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     clf = TextClassifier.from_pretrained(out)
     assert clf.max_length == 16 and clf.label_names == ("negative", "positive")

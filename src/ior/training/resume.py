@@ -7,8 +7,8 @@ epoch :class:`EpochCheckpoint` writes everything the next epoch depends on: the 
 (numpy's shuffling generator, torch's global generator that dropout and random starts use, an
 augmentation generator, Python's ``random``) and the history so far. A run started again with the
 same configuration and data restores it and gives the weights an uninterrupted run gives, to the bit
-on the same machine with the same number of torch threads (another CPU rounds differently from the
-first step: :func:`ior.training.trainer.machine`).
+on the same machine with the same number of torch threads (another CPU or library build rounds
+differently from the first step: :func:`ior.training.trainer.machine`).
 
 Each epoch is a folder ``epoch-NNNN`` renamed into place once complete; the newest complete one is
 used, older ones are removed. A checkpoint of another configuration or other data is ignored (and

@@ -256,12 +256,14 @@ def run_provenance(config, train_data) -> dict:
 
 
 def machine() -> dict:
-    """What decides a run's floating-point rounding besides its configuration: torch's build, the
-    kernels it dispatched to on this CPU (``AVX512``, ``AVX2``, ...) and the thread count. A run repeats
-    to the bit only where all three match: the same training on another CPU differs in the last bits
-    from its first step, and after thousands of steps the weights differ visibly."""
-    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads()}
+    """What decides a run's floating-point rounding besides its configuration: the torch and
+    transformers builds, the kernels torch dispatched to on this CPU (``AVX512``, ``AVX2``, ...) and the
+    thread count. A run repeats to the bit only where all of them match; otherwise the same training
+    differs in the last bits from its first step, and the saved weights differ."""
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
 
 
 def finish_run(staging: Path, out_dir: Path, metrics: dict) -> None:

@@ -115,11 +115,14 @@ def test_every_view_from_a_synthetic_store(store_dir):
     assert claims[("C4", "baseline*")] is True
     assert claims[("C4", "ddi")] is False  # 98% mean confidence: the report says the claim does not hold
     assert claims[("C5", "pgd")] is True and claims[("C5", "freelb")] is None
-    assert claims[("C6", "standard* T=200")] is True and claims[("C6", "standard* T=100")] is None
+    # 2 of 2 raised, 2 of the paper's 4 attacks measured: the bar (3 of 4) is neither met nor missed yet.
+    assert claims[("C6", "standard* T=200")] is None and claims[("C6", "standard* T=100")] is None
     assert claims[("C7", "transfer")] is None and claims[("C8", "platt")] is None
     assert claims[("C9", "standard vs standard ↑conf (T_d=0.01)")] is True  # ρ = 0 on the ranked example
     records = {(c["claim"], c["model"]): c["evidence"] for c in report["claims"]}
-    assert "raised on 2/2 attacks (measured on 2 of the paper's 4 attacks" in records[("C6", "standard* T=200")]
+    assert "raised on 2/2 attacks (measured on 2 of the paper's 4 attacks; its bar is 3 of 4; undecided until " \
+        "the others are)" in records[("C6", "standard* T=200")]
+    assert "| rt | C6 | standard* T=200 | undecided |" in markdown
     # C4 names how far from 1 float32 holds the confidence: 1 − 0.999 is 16,777 steps of 2^-24.
     assert "(claim ≥ 99.5%; median 1 − p 16,777 float32 steps)" in records[("C4", "baseline*")]
     # Two seeds: a paired difference with its 95% t-interval (both seeds rise by exactly 40 points).
@@ -367,14 +370,39 @@ def test_a_clean_drop_of_exactly_two_points_meets_c6s_bar(tmp_path):
         store.start_sweep(name="c6", config={}, plan={}, executor="local")
         for seed, (clean_1, clean_200) in enumerate(((0.79, 0.755), (0.755, 0.75), (0.78, 0.76))):
             _add_audit(store, "standard", 1.0, True, seed, 1.0, clean=clean_1, conf=0.99,
-                       attacks={"deepwordbug": (0.15, 0.15), "pwws": (0.10, 0.10)})
+                       attacks={"deepwordbug": (0.15, 0.15), "pwws": (0.10, 0.10), "textfooler": (0.05, 0.05),
+                                "bae": (0.10, 0.10)})
             _add_audit(store, "standard", 200.0, True, seed, 1.0, clean=clean_200, conf=0.998,
-                       attacks={"deepwordbug": (0.40, 0.18), "pwws": (0.30, 0.12)})
+                       attacks={"deepwordbug": (0.40, 0.18), "pwws": (0.30, 0.12), "textfooler": (0.20, 0.06),
+                                "bae": (0.25, 0.11)})
     write_report(tmp_path)
     claims = {(c["claim"], c["model"]): c for c in json.loads((tmp_path / "report.json").read_text())["claims"]}
     c6 = claims[("C6", "standard* T=200")]
     assert "clean drop +2.00 ± 1.50" in c6["evidence"] and c6["holds"] is True
 
+
+
+@pytest.mark.parametrize("rises, expected", [
+    ({"deepwordbug": 0.0, "pwws": 0.05}, None),  # 1 of 2 raised, 2 unmeasured: 3 of 4 still reachable
+    ({"deepwordbug": 0.0, "pwws": -0.02}, False),  # 0 of 2: even both others would make 2 of 4
+    ({"deepwordbug": 0.03, "pwws": 0.05, "bae": 0.01}, True),  # 3 raised: the bar is met whatever the fourth
+    ({"deepwordbug": 0.03, "pwws": 0.05, "bae": 0.01, "textfooler": -0.01}, True),
+    ({"deepwordbug": 0.03, "pwws": 0.0, "bae": 0.01, "textfooler": -0.01}, False),
+])
+def test_c6_judges_three_of_the_four_attacks_and_is_undecided_while_too_few_are_measured(tmp_path, rises, expected):
+    """pgd* at T = 200 was audited with 2 attacks and raised 1: that neither meets nor misses 3 of 4."""
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        store.start_sweep(name="c6", config={}, plan={}, executor="local")
+        _add_audit(store, "standard", 1.0, True, 0, 1.0, clean=0.8, conf=0.99,
+                   attacks={a: (0.10, 0.10) for a in rises})
+        _add_audit(store, "standard", 200.0, True, 0, 1.0, clean=0.79, conf=0.998,
+                   attacks={a: (0.30, 0.10 + rise) for a, rise in rises.items()})
+    write_report(tmp_path)
+    claims = {(c["claim"], c["model"]): c for c in json.loads((tmp_path / "report.json").read_text())["claims"]}
+    c6 = claims[("C6", "standard* T=200")]
+    assert c6["holds"] is expected
+    assert (c6.get("verdict") == "undecided") == (expected is None)
+    assert ("measured on" in c6["evidence"]) == (len(rises) < 4)
 
 
 def test_c4_compares_each_length_with_a_baseline_trained_as_long(tmp_path):

@@ -11,7 +11,8 @@ each bar is written beside its verdict:
   confidence, a served − ``cal`` gap > 10 points, and after ``cal`` are within 5 points of the baseline;
 - C5 adversarial training without normalisation (pgd, freelb, ascc, dg-aug, ddi without it): IOR gap < 3;
 - C6 training at T = 100–200 (grad-norm models) raises post-``cal`` accuracy over T = 1 on ≥ 3/4 of the
-  paper's four attacks, for a clean drop ≤ 2 points;
+  paper's four attacks, for a clean drop ≤ 2 points (with fewer attacks measured: undecided until the
+  raised ones reach 3, or the unmeasured ones could no longer make them);
 - C7 transfer from the baseline pierces an illusion only partly: below served by > 3 points and above
   ``cal`` by > 3 points, on models with an illusion to pierce (paper: ddi pwws 61.1 → 50.0, cal 22.9);
 - C8 Platt scaling is unstable over seeds (std ≥ 5 points) or deepens the illusion (above served by > 3
@@ -37,6 +38,7 @@ from ior.reporting.image_claims import check_image_claims
 
 ATTACK = "deepwordbug"
 PAPER_ATTACKS = ("bae", "textfooler", "pwws", "deepwordbug")  # C6 counts raised attacks of these
+C6_BAR = 3  # raised on at least 3 of the 4
 TRANSFER_ATTACKS = ("deepwordbug", "pwws", "textfooler", "bae")
 
 
@@ -249,15 +251,22 @@ def _high_temperature(dataset, groups) -> list:
             deltas = {a: paired(g, reference, _acc(a, "cal"), by="seed") for a in attacks}
             raised = [a for a, d in deltas.items() if d["mean"] is not None and d["mean"] > 0]
             drop = paired(reference, g, lambda audit: audit.result["clean"]["accuracy"], by="seed")
-            holds = bool(attacks) and len(raised) >= 0.75 * len(attacks) and drop["mean"] is not None \
-                and drop["mean"] <= 2
+            # The bar is 3 of the paper's 4 attacks. With fewer measured, the verdict is known only when
+            # the raised ones already reach it, or cannot reach it even if every unmeasured one rose.
+            unmeasured = len(set(PAPER_ATTACKS) - set(attacks))
+            clean_ok = drop["mean"] is not None and drop["mean"] <= 2
+            if not attacks or not clean_ok or len(raised) + unmeasured < C6_BAR:
+                holds = False if attacks and drop["mean"] is not None else None
+            else:
+                holds = True if len(raised) >= C6_BAR else None
             details = "; ".join(f"{a} {_sd(reference.adversarial(a, 'cal'))} → {_sd(g.adversarial(a, 'cal'))} "
                                 f"({_d(deltas[a])})" for a in attacks)
-            coverage = "" if len(attacks) >= len(PAPER_ATTACKS) else \
-                f" (measured on {len(attacks)} of the paper's {len(PAPER_ATTACKS)} attacks; its bar is 3 of 4)"
+            coverage = "" if not unmeasured else (
+                f" (measured on {len(attacks)} of the paper's {len(PAPER_ATTACKS)} attacks; its bar is "
+                f"{C6_BAR} of {len(PAPER_ATTACKS)}" + ("; undecided until the others are)" if holds is None else ")"))
             records.append(_record(dataset, "C6", name, holds,
                                    f"post-cal raised on {len(raised)}/{len(attacks)} attacks{coverage}: {details}; "
-                                   f"clean drop {_d(drop)} (claim ≤ 2)"))
+                                   f"clean drop {_d(drop)} (claim ≤ 2)", undecided=bool(attacks)))
     return records
 
 
@@ -328,9 +337,12 @@ def _word_importance(dataset, pairs) -> list:
     return records
 
 
-def _record(dataset, claim, model, holds, evidence) -> dict:
-    return {"dataset": dataset, "claim": claim, "model": model,
-            "holds": holds, "evidence": evidence}
+def _record(dataset, claim, model, holds, evidence, *, undecided: bool = False) -> dict:
+    """One claim's verdict; ``undecided``: measured, but too partly for the claim's bar (holds is None)."""
+    record = {"dataset": dataset, "claim": claim, "model": model, "holds": holds, "evidence": evidence}
+    if undecided and holds is None:
+        record["verdict"] = "undecided"
+    return record
 
 
 def claims_table(data: ReportData, word_importance: list | None = None) -> tuple[list, list]:
@@ -339,7 +351,8 @@ def claims_table(data: ReportData, word_importance: list | None = None) -> tuple
         return [Missing("Paper claims", "the store holds no finished audit.")], records
     verdict = {True: "holds", False: "**does not hold**", None: "not measured"}
     rows = [[r["dataset"], r["claim"], r["model"],
-             "measured" if r["holds"] is None and r["claim"] == "I5" else verdict[r["holds"]], r["evidence"]]
+             "measured" if r["holds"] is None and r["claim"] == "I5" else r.get("verdict") or verdict[r["holds"]],
+             r["evidence"]]
             for r in records]
     modalities = {data.modality(d) for d in data.datasets}
     captions = []

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ior.data.cache import atomic_write_text  # noqa: E402
 from ior.experiments.config import load_sweep_config  # noqa: E402
+from ior.experiments.costs import cell_seconds  # noqa: E402
 from ior.experiments.data import resolve_identities  # noqa: E402
 from ior.experiments.grid import plan_sweep  # noqa: E402
 from ior.experiments.store import ResultStore  # noqa: E402
@@ -109,7 +110,7 @@ def fit_audits(audits, costs) -> tuple[float, dict, list]:
         piercings = ["none", *[p for p in ("cal", "opt") if stages.get(p) is not None]]
         spec = {"audit": result["config"]["audit"], "attacks": list(result["attacks"]), "piercings": piercings,
                 "opt_evaluations": len((result.get("opt") or {}).get("evaluations") or [])}
-        measured.append((audit_units(spec, costs), cell["elapsed_seconds"], side(result["serve_temperature"])))
+        measured.append((audit_units(spec, costs), cell_seconds(cell), side(result["serve_temperature"])))
     plain = [(runs, s) for (runs, opt), s, _ in measured if not opt]
     k = sum(u * s for u, s in plain) / sum(u * u for u, _ in plain)
     per_side = {}

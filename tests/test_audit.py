@@ -1,5 +1,6 @@
 """The audit on a synthetic model and attack: no text, no network, exact expectations."""
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -298,3 +299,38 @@ def test_an_audit_refused_before_any_attack_leaves_no_checkpoint(tmp_path):
         Auditor(model, SignalAttack(), AuditConfig(serve_temperature=1.0, attacks=("flip",)), progress=False,
                 checkpoint=checkpoint).run(ids[:60], model.labels[:60], ids[60:], model.labels[60:])
     assert not (tmp_path / "ckpt").exists()
+
+
+class ShardedCountingAttack(CountingAttack):
+    """Stands for a sharded suite: every run reports 7 CPU seconds spent in its (absent) workers."""
+
+    worker_cpu_seconds = 0.0
+
+    def run(self, name, model, inputs, labels, *, desc):
+        self.worker_cpu_seconds += 7.0
+        return super().run(name, model, inputs, labels, desc=desc)
+
+
+def test_a_checkpointed_run_records_its_shards_cpu_seconds_and_a_resumed_audit_counts_them(tmp_path):
+    """Wall time under-counts a run whose examples N worker processes attacked side by side; the run's
+    core-seconds add the workers' CPU time to the driver's, and a resumed audit's cost counts them."""
+    from ior.audit.checkpoint import AuditCheckpoint
+
+    suite = ShardedCountingAttack()
+    _checkpointed(suite, tmp_path / "ckpt")
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "ckpt").glob("*.json") if p.name != "checkpoint.json"]
+    assert len(metas) == suite.calls
+    assert all(m["core_seconds"] >= 7.0 > m["seconds"] for m in metas)
+    _, resumed = _checkpointed(CountingAttack(), tmp_path / "ckpt")
+    assert resumed.loaded == suite.calls
+    assert resumed.loaded_core_seconds == pytest.approx(sum(m["core_seconds"] for m in metas))
+    assert resumed.loaded_seconds == pytest.approx(sum(m["seconds"] for m in metas))
+    # A run saved before core-seconds were recorded counts its wall time.
+    old = AuditCheckpoint(tmp_path / "old", {"model": "table"})
+    for meta in metas[:1]:
+        old.save(meta["key"], resumed.load(meta["key"]), seconds=3.0)
+        path = tmp_path / "old" / f"{meta['key']}.json"
+        path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "core_seconds"}))
+    again = AuditCheckpoint(tmp_path / "old", {"model": "table"})
+    again.load(metas[0]["key"])
+    assert again.loaded_seconds == again.loaded_core_seconds == 3.0

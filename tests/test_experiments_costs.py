@@ -5,7 +5,8 @@ import pytest
 
 from conftest import make_tiny_bert
 from ior.experiments.config import load_sweep_config
-from ior.experiments.costs import ExpectedCosts, TimeBudget, load_estimate, parse_duration, worker_seconds
+from ior.experiments.costs import (ExpectedCosts, TimeBudget, cell_seconds, load_estimate, parse_duration,
+                                   worker_seconds)
 from ior.experiments.grid import plan_sweep, select_cells
 from ior.experiments.runner import _next_cells
 
@@ -107,6 +108,17 @@ def test_a_training_cell_is_priced_at_the_wall_time_it_held_its_worker_not_its_t
     audit = {"kind": "audit", "result": {}, "elapsed_seconds": 250.0}
     assert [worker_seconds(c) for c in (dg_aug, resumed, audit)] == [1099.0, 900.0, 250.0]
     assert worker_seconds({"kind": "audit", "result": {}, "elapsed_seconds": None}) is None
+
+
+def test_a_sharded_audit_costs_its_core_seconds_but_holds_its_worker_for_its_wall_time():
+    """Three shards on two cores: the store's core-seconds (every process's CPU time) price the cell for
+    an estimate; a time limit sees the wall time the worker was held. An audit stored before core-seconds
+    were recorded falls back to its wall time for both."""
+    sharded = {"kind": "audit", "result": {}, "elapsed_seconds": 7200.0, "core_seconds": 13000.0}
+    old = {"kind": "audit", "result": {}, "elapsed_seconds": 6500.0}
+    trained = {"kind": "train", "result": {"train_seconds": 436.0}, "elapsed_seconds": 500.0, "core_seconds": None}
+    assert [cell_seconds(c) for c in (sharded, old, trained)] == [13000.0, 6500.0, 436.0]
+    assert [worker_seconds(c) for c in (sharded, old, trained)] == [7200.0, 6500.0, 500.0]
 
 
 def test_the_estimate_file_prices_the_cells_no_seed_sibling_has_measured(plan, tmp_path):

@@ -98,3 +98,28 @@ def test_a_store_of_another_schema_version_is_refused(tmp_path):
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(RuntimeError, match="schema 99"):
         ResultStore(path)
+
+
+def _columns(path):
+    with sqlite3.connect(path) as db:
+        return [row[1] for row in db.execute("PRAGMA table_info(cells)")]
+
+
+def test_a_store_made_before_core_seconds_gains_the_column_when_a_cell_brings_them_not_on_opening(tmp_path):
+    """Committed stores (results/*/runs.sqlite) predate the column: ``ior report`` opens them read-only in
+    spirit, and a resumed sweep adds the column only with the first audit that measured core-seconds."""
+    path = tmp_path / "runs.sqlite"
+    ResultStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE cells DROP COLUMN core_seconds")
+    with ResultStore(path) as store:
+        _commit(store, "old")
+        assert "core_seconds" not in store.cell("old")
+    assert "core_seconds" not in _columns(path)
+    with ResultStore(path) as store:
+        store.commit_cell(key="new", kind="audit", label="a sharded audit", config={}, requires=[], result={},
+                          elapsed_seconds=10.0, core_seconds=18.5)
+        assert store.cell("new")["core_seconds"] == 18.5 and store.cell("old")["core_seconds"] is None
+        _commit(store, "old")  # recommitted without core-seconds: the column stays, empty for it
+        assert store.cell("old")["core_seconds"] is None
+    assert _columns(path)[-1] == "core_seconds"

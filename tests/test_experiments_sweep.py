@@ -6,6 +6,7 @@ a pool of two workers, and Ray must all store exactly what it stored.
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -312,7 +313,10 @@ def test_a_failed_cell_is_reported_its_dependents_wait_and_a_rerun_completes(wor
     assert (summary.already_done, summary.computed) == (5, 3)
     done = [line for line in capsys.readouterr().err.splitlines() if line.startswith("done ")]
     assert sorted(line.split()[1] for line in done) == ["audit", "audit", "train"]
-    assert all(" T=10 " in line and line.endswith(" s") for line in done)
+    assert all(" T=10 " in line for line in done)
+    # wall seconds for every cell; an audit adds its core-seconds (CPU time of every process on it)
+    assert all(re.search(r" in [\d,]+ s$", line) for line in done if line.split()[1] == "train")
+    assert all(re.search(r" in [\d,]+ s \([\d,]+ core-seconds\)$", line) for line in done if line.split()[1] == "audit")
     assert set(commits(out).values()) == {1}
     assert_same(out, reference)  # cells run in this process store what the pool stored
 
@@ -393,6 +397,9 @@ def test_audit_cells_sharded_over_two_processes_store_what_one_stored(workspace,
                         progress=False)
     assert summary.computed == 8 and not summary.failed
     assert_same(tmp_path / "sharded", reference)
+    with ResultStore(tmp_path / "sharded" / "runs.sqlite") as store:  # the shards' CPU time is the audit's cost
+        assert all(c["core_seconds"] > 0 for c in store.cells("audit"))
+        assert all(c["core_seconds"] is None for c in store.cells("train"))
 
 
 def test_ray_stores_what_the_local_pool_stored(workspace, reference, tmp_path):

@@ -287,19 +287,25 @@ def test_cost_table_sets_measured_seconds_beside_the_estimate(tmp_path):
         store.commit_cell(key="a-late", kind="audit", label="an audit resumed once", config={}, requires=[],
                           result=store.cell("a-standard-1.0-False-0-1.0")["result"], rows=[], examples=[],
                           elapsed_seconds=5400.0)
+        store.commit_cell(key="a-sharded", kind="audit", label="an audit over three shards", config={}, requires=[],
+                          result=store.cell("a-standard-1.0-False-0-1.0")["result"], rows=[], examples=[],
+                          elapsed_seconds=3600.0, core_seconds=6480.0)
     estimate = tmp_path / "estimate.json"
     estimate.write_text(json.dumps({"cells": [{"key": "t-standard-1.0-False-0", "expected_seconds": 24.0},
                                               {"key": "a-late", "expected_seconds": 3600.0},
+                                              {"key": "a-sharded", "expected_seconds": 3600.0},
                                               {"key": "never-ran", "expected_seconds": 99.0}]}))
     paths = write_report(tmp_path, estimate=estimate)
     markdown = paths["report.md"].read_text()
-    assert "| t-standard-1.0-False-0 | train | t-standard-1.0-False-0 | 12 | 24 | 0.50 |" in markdown  # train_seconds
-    assert "| an audit resumed once | audit | a-late | 5,400 | 3,600 | 1.50 |" in markdown
-    assert "| all audit cells | audit |  | 1.50 h | 1.00 h (1 cell) | 1.50 |" in markdown  # "–" seconds not summed
-    assert "2 of 3 finished cells are in it (3 estimated)" in markdown
+    assert "| t-standard-1.0-False-0 | train | t-standard-1.0-False-0 | – | 12 | 24 | 0.50 |" in markdown  # train_seconds
+    assert "| an audit resumed once | audit | a-late | 5,400 | 5,400 | 3,600 | 1.50 |" in markdown  # no core-seconds
+    assert "| an audit over three shards | audit | a-sharded | 3,600 | 6,480 | 3,600 | 1.80 |" in markdown
+    assert "| all audit cells | audit |  |  | 3.30 h | 2.00 h (2 cells) | 1.65 |" in markdown  # "–" seconds not summed
+    assert "3 of 4 finished cells are in it (4 estimated)" in markdown
     cost = json.loads(paths["report.json"].read_text())["cost_seconds"]
     assert cost["a-late"] == {"kind": "audit", "label": "an audit resumed once", "measured": 5400.0,
-                              "estimated": 3600.0}
+                              "wall": 5400.0, "estimated": 3600.0}
+    assert cost["a-sharded"]["measured"] == 6480.0 and cost["a-sharded"]["wall"] == 3600.0
     estimate.write_text(json.dumps({"cells": [{"key": "x"}]}))
     with pytest.raises(ValueError, match="is not an estimate file"):
         write_report(tmp_path, estimate=estimate)

@@ -81,6 +81,9 @@ class AuditCheckpoint:
         self.fingerprint = json.loads(_json(fingerprint))
         self.loaded = 0
         self.loaded_seconds = 0.0  # what the loaded runs took when they ran: the audit's real cost
+        # ... in CPU seconds of every process that worked on them (a run saved before they were
+        # recorded counts its wall time, which under-counts a sharded run)
+        self.loaded_core_seconds = 0.0
         self.saved = 0
         manifest = self.folder / MANIFEST
         if manifest.is_file():
@@ -121,14 +124,16 @@ class AuditCheckpoint:
             return None
         self.loaded += 1
         self.loaded_seconds += float(meta.get("seconds", 0.0))
+        self.loaded_core_seconds += float(meta.get("core_seconds", meta.get("seconds", 0.0)))
         return Robustness(robust=robust, adversarial_logits=logits, claimed_successes=meta["claimed_successes"],
                           disagreements=meta["disagreements"], mean_queries=meta["mean_queries"],
                           records=meta["records"], recheck_failures=meta["recheck_failures"],
                           unclaimed_successes=meta["unclaimed_successes"])
 
-    def save(self, key: str, run, *, seconds: float = 0.0) -> None:
-        """Store ``run`` (a :class:`~ior.audit.run.Robustness`, which took ``seconds``) under ``key``:
-        arrays first, then the mark."""
+    def save(self, key: str, run, *, seconds: float = 0.0, core_seconds: float | None = None) -> None:
+        """Store ``run`` (a :class:`~ior.audit.run.Robustness`, which took ``seconds`` of wall time and
+        ``core_seconds`` of CPU time in all the processes that worked on it) under ``key``: arrays
+        first, then the mark."""
         manifest = self.folder / MANIFEST
         if not manifest.is_file():  # written with the first run: an audit that fails before any leaves nothing
             atomic_write_text(manifest, _json({"format": FORMAT, "fingerprint": self.fingerprint}))
@@ -141,7 +146,7 @@ class AuditCheckpoint:
                 "claimed_successes": int(run.claimed_successes), "disagreements": int(run.disagreements),
                 "mean_queries": float(run.mean_queries), "records": run.records,
                 "recheck_failures": int(run.recheck_failures), "unclaimed_successes": int(run.unclaimed_successes),
-                "seconds": float(seconds)}
+                "seconds": float(seconds), "core_seconds": float(seconds if core_seconds is None else core_seconds)}
         # Not sorted: the records keep their key order, so a resumed report is written as a fresh one.
         atomic_write_text(self.folder / f"{key}.json", json.dumps(meta, separators=(",", ":"), default=str))
         self.saved += 1

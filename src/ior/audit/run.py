@@ -346,10 +346,12 @@ class Auditor:
             if stored is not None:
                 logger.info("%s %s: loaded from the checkpoint", attack, stage)
                 return stored
-        started = time.time()
+        started, cpu = time.time(), time.process_time()
+        workers = getattr(self.suite, "worker_cpu_seconds", 0.0)  # a sharded suite's workers' CPU seconds
         run = self._attack_run(attack, model, inputs, labels, clean_correct, stage)
         if key is not None:
-            self.checkpoint.save(key, run, seconds=time.time() - started)
+            core = time.process_time() - cpu + getattr(self.suite, "worker_cpu_seconds", 0.0) - workers
+            self.checkpoint.save(key, run, seconds=time.time() - started, core_seconds=core)
         return run
 
     def _attack_run(self, attack, model, inputs, labels, clean_correct, stage) -> Robustness:

@@ -35,6 +35,7 @@ import importlib
 import math
 import multiprocessing
 import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,9 +77,11 @@ class ShardWorker:
 
     def run(self, name, temperatures, inputs, labels, offset, known_logits=None):
         """Attack one chunk on the model re-wrapped in the driver's temperatures (innermost first);
-        returns the results, the raw re-scored logits of their adversarial inputs and the forward passes."""
+        returns the results, the raw re-scored logits of their adversarial inputs, the forward passes
+        and the CPU seconds this process spent on it."""
         from ior.audit.run import RESCORE_GROUP, fresh_raw_logits
 
+        cpu = time.process_time()
         cache = getattr(self.model, "_cache", None)
         if cache is not None and known_logits is not None:
             for text, row in zip(inputs, known_logits):
@@ -87,15 +90,17 @@ class ShardWorker:
         results = self.suite.run(name, self._wrapped(temperatures), inputs, labels, desc="shard", offset=offset)
         raw = fresh_raw_logits(self.model, self.suite.adversarial_inputs(results),
                                int(getattr(self.suite, "rescore_group", RESCORE_GROUP)))
-        return results, raw, getattr(self.model, "forward_count", 0) - before
+        return results, raw, getattr(self.model, "forward_count", 0) - before, time.process_time() - cpu
 
     def ready(self) -> bool:
         """Nothing: a first task that makes a process start, load its model and suite, and say so."""
         return True
 
     def gradients(self, temperatures, inputs, labels):
-        """Input-gradient norms of one chunk (the audit's gradient diagnostic)."""
-        return self.suite.input_gradient_norms(self._wrapped(temperatures), inputs, labels)
+        """Input-gradient norms of one chunk (the audit's gradient diagnostic) and the CPU seconds they took."""
+        cpu = time.process_time()
+        norms = self.suite.input_gradient_norms(self._wrapped(temperatures), inputs, labels)
+        return norms, time.process_time() - cpu
 
 
 _WORKER: ShardWorker | None = None
@@ -189,6 +194,7 @@ class ShardedSuite:
         self.default_opt_attack = suite.default_opt_attack
         self.workers, self.executor, self.chunk, self.progress = workers, executor, chunk, progress
         self.worker_forward_passes = 0
+        self.worker_cpu_seconds = 0.0  # what the workers spent on attacks and gradients: the audit's core-seconds
         self._ray_started = False
         if executor == "local":
             self._workers = [_LocalWorker(model_recipe, suite_recipe, threads) for _ in range(workers)]
@@ -264,7 +270,10 @@ class ShardedSuite:
         labels = np.asarray(labels)
         spans = self.chunks(len(labels))
         jobs = [(hi - lo, "gradients", (temperatures, inputs[lo:hi], labels[lo:hi])) for lo, hi in spans]
-        parts = list(self._gather(jobs, len(labels), "gradients", False, self.assignment(inputs, spans)))
+        parts = []
+        for norms, cpu in self._gather(jobs, len(labels), "gradients", False, self.assignment(inputs, spans)):
+            parts.append(norms)
+            self.worker_cpu_seconds += cpu
         if any(part is None for part in parts):
             return None
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
@@ -286,10 +295,12 @@ class ShardedSuite:
                 known = None if any(row is None for row in known) else known
             jobs.append((hi - lo, "run", (name, temperatures, part, labels[lo:hi], lo, known)))
         results, raws = ShardedResults(), []
-        for chunk_results, raw, passes in self._gather(jobs, n, desc, self.progress, self.assignment(inputs, spans)):
+        for chunk_results, raw, passes, cpu in self._gather(jobs, n, desc, self.progress,
+                                                            self.assignment(inputs, spans)):
             results.extend(chunk_results)
             raws.append(raw)
             self.worker_forward_passes += passes
+            self.worker_cpu_seconds += cpu
         results.rescored_raw_logits = np.concatenate(raws) if raws else None
         return results
 

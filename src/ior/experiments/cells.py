@@ -61,15 +61,20 @@ def compute_cell(spec: dict, out_dir: str, threads: int = 1, audit_workers: int 
     import torch
 
     torch.set_num_threads(int(threads))
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     if spec["kind"] == "train":
         payload = _train(spec, Path(out_dir))
     elif spec["kind"] == "audit":
         payload = _audit(spec, Path(out_dir), audit_workers=audit_workers)
     else:
         raise ValueError(f"cell kind must be 'train' or 'audit', got {spec['kind']!r}")
-    # The cell's cost: this call, plus what the attack runs a stopped attempt left took then.
+    # The cell's cost: this call, plus what the attack runs a stopped attempt left took then; for an
+    # audit also in core-seconds (CPU time here and in its shards), which wall time under-counts N-fold
+    # when N shards share the work.
     payload["elapsed_seconds"] = time.time() - started + payload.pop("resumed_seconds", 0.0)
+    if spec["kind"] == "audit":
+        payload["core_seconds"] = (time.process_time() - cpu + payload.pop("worker_cpu_seconds")
+                                   + payload.pop("resumed_core_seconds"))
     payload["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return payload
 
@@ -275,7 +280,8 @@ def _audit(spec: dict, out: Path, *, audit_workers: int = 1) -> dict:
               "model_weights_sha256": classifier.weights_hash}
     # Not in the result: a resumed cell stores what an uninterrupted one stores.
     return {"result": result, "rows": rows, "examples": examples, "resumed_runs": checkpoint.loaded,
-            "resumed_seconds": checkpoint.loaded_seconds}
+            "resumed_seconds": checkpoint.loaded_seconds, "resumed_core_seconds": checkpoint.loaded_core_seconds,
+            "worker_cpu_seconds": sharded.worker_cpu_seconds if sharded is not None else 0.0}
 
 
 def _row(spec: dict, audit, point: dict) -> dict:

@@ -22,18 +22,23 @@ _DURATION = re.compile(rf"(?:{_NUMBER}h)?(?:{_NUMBER}m)?(?:{_NUMBER}s)?")
 
 
 def cell_seconds(cell: dict) -> float | None:
-    """What a cell cost in worker seconds: a training cell's training time (every attempt's epochs, a
-    resumed run included), an audit cell's time (with the attack runs a stopped attempt finished)."""
+    """What a cell cost in one-core seconds, as an estimate prices it: a training cell's training time
+    (every attempt's epochs, a resumed run included; one thread), an audit cell's core-seconds (the CPU
+    time of the cell and of its shards, with the attack runs a stopped attempt finished), else, for an
+    audit stored before those were recorded, its wall time (which under-counts a sharded audit)."""
     if cell["kind"] == "train" and cell["result"].get("train_seconds") is not None:
         return float(cell["result"]["train_seconds"])
+    if cell["kind"] == "audit" and cell.get("core_seconds") is not None:
+        return float(cell["core_seconds"])
     return None if cell.get("elapsed_seconds") is None else float(cell["elapsed_seconds"])
 
 
 def worker_seconds(cell: dict) -> float | None:
-    """How long a finished cell held a worker, as a time limit must price it: the larger of
-    :func:`cell_seconds` and the wall time of its last attempt, which for a training cell also covers
-    loading, dg-aug's DeepWordBug pass over the training set and saving the model."""
-    found = [s for s in (cell_seconds(cell), cell.get("elapsed_seconds")) if s is not None]
+    """How long a finished cell held a worker, as a time limit must price it (wall time, so a sharded
+    audit counts once): the larger of a training cell's training time and the wall time of its last
+    attempt, which also covers loading, dg-aug's DeepWordBug pass over the training set and saving."""
+    train = cell["result"].get("train_seconds") if cell["kind"] == "train" else None
+    found = [s for s in (train, cell.get("elapsed_seconds")) if s is not None]
     return max(float(s) for s in found) if found else None
 
 

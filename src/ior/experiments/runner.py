@@ -212,10 +212,11 @@ def _running_text(cells, budget: TimeBudget | None = None) -> str:
     return text
 
 
-def _finished(cell: Cell, seconds: float, resumed: int = 0) -> None:
+def _finished(cell: Cell, seconds: float, resumed: int = 0, core_seconds: float | None = None) -> None:
     """One line per finished cell on stderr (above the bar when there is one): a long sweep's record."""
+    core = f" ({core_seconds:,.0f} core-seconds)" if core_seconds is not None else ""
     note = f" ({resumed} attack run(s) loaded from a stopped run)" if resumed else ""
-    tqdm.write(f"done {cell.kind} {cell.label} ({cell.key}) in {seconds:,.0f} s{note}", file=sys.stderr)
+    tqdm.write(f"done {cell.kind} {cell.label} ({cell.key}) in {seconds:,.0f} s{core}{note}", file=sys.stderr)
 
 
 def _check_retrained(cell: Cell, before: str | None, after: str | None, plan: Plan, done: set) -> None:
@@ -272,14 +273,14 @@ def _schedule(todo: list[Cell], done: set, plan: Plan, store: ResultStore, pool,
                 store.commit_cell(key=cell.key, kind=cell.kind, label=cell.label, config=cell.config,
                                   requires=cell.requires, result=payload["result"], rows=payload["rows"],
                                   examples=payload["examples"], elapsed_seconds=payload["elapsed_seconds"],
-                                  worker=payload["worker"])
+                                  core_seconds=payload.get("core_seconds"), worker=payload["worker"])
                 shutil.rmtree(partial_dir(out, cell.key), ignore_errors=True)  # committed: no longer needed
                 done.add(cell.key)
                 if expected is not None:
                     expected.record(cell.key, worker_seconds({"kind": cell.kind, "result": payload["result"],
                                                               "elapsed_seconds": payload["elapsed_seconds"]}))
                 summary.computed += 1
-                _finished(cell, payload["elapsed_seconds"], payload.get("resumed_runs", 0))
+                _finished(cell, payload["elapsed_seconds"], payload.get("resumed_runs", 0), payload.get("core_seconds"))
                 bar.update(1)
     finally:
         bar.close()

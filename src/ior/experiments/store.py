@@ -5,7 +5,9 @@ Tables
 ``cells``     one row per finished cell: its key, kind (train/audit), label, configuration (JSON),
               the keys it depends on, its result (JSON: training metrics and weights hash, or the
               audit's clean metrics, calibration, flags and ``opt`` search), ``commits`` (how many
-              times it was committed: 1 unless a finished cell was ever recomputed), timing, worker.
+              times it was committed: 1 unless a finished cell was ever recomputed), timing (wall
+              ``elapsed_seconds``; an audit's ``core_seconds``, the CPU time of every process that
+              worked on it: N shards share the work, so wall time under-counts it), worker.
 ``results``   one row per grid point (audit × attack × piercing), keyed by its own hash, with the
               configuration as columns for querying and the whole configuration as JSON.
 ``examples``  per-example records of an audit cell: ``clean`` (label, raw logits), ``attack`` (every
@@ -42,7 +44,8 @@ CREATE TABLE IF NOT EXISTS sweeps (
 CREATE TABLE IF NOT EXISTS cells (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('train', 'audit')), label TEXT NOT NULL,
     config TEXT NOT NULL, requires TEXT NOT NULL, result TEXT NOT NULL,
-    commits INTEGER NOT NULL DEFAULT 1, elapsed_seconds REAL, worker TEXT, completed_at TEXT NOT NULL);
+    commits INTEGER NOT NULL DEFAULT 1, elapsed_seconds REAL, worker TEXT, completed_at TEXT NOT NULL,
+    core_seconds REAL);
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY, cell TEXT NOT NULL REFERENCES cells(key) ON DELETE CASCADE,
     dataset TEXT NOT NULL, method TEXT NOT NULL, train_temperature REAL NOT NULL, grad_norm INTEGER NOT NULL,
@@ -128,6 +131,16 @@ class ResultStore:
 
     # -- writing -------------------------------------------------------------------------------
 
+    def _core_column(self, *, add: bool) -> bool:
+        """Whether ``cells`` has ``core_seconds``; with ``add``, a store made before it was a column gains
+        it (when a cell is committed with it, not on opening: ``ior report`` reads a committed store
+        without changing it)."""
+        if any(row["name"] == "core_seconds" for row in self._db.execute("PRAGMA table_info(cells)")):
+            return True
+        if add:
+            self._db.execute("ALTER TABLE cells ADD COLUMN core_seconds REAL")
+        return add
+
     def start_sweep(self, *, name: str, config: dict, plan: dict, executor: str) -> int:
         with self._transaction():
             cursor = self._db.execute("INSERT INTO sweeps (started_at, name, config, plan, executor) "
@@ -135,7 +148,8 @@ class ResultStore:
         return int(cursor.lastrowid)
 
     def commit_cell(self, *, key: str, kind: str, label: str, config: dict, requires, result: dict,
-                    rows=(), examples=(), elapsed_seconds: float | None = None, worker: str | None = None) -> None:
+                    rows=(), examples=(), elapsed_seconds: float | None = None, core_seconds: float | None = None,
+                    worker: str | None = None) -> None:
         """Store a finished cell, its result rows and its example records in one transaction.
 
         ``rows`` are dicts with the :data:`RESULT_COLUMNS` (``config`` a dict); ``examples`` are
@@ -143,13 +157,17 @@ class ResultStore:
         replaces its rows and increments ``commits``.
         """
         with self._transaction():
+            core = self._core_column(add=core_seconds is not None)
             self._db.execute(
                 "INSERT INTO cells (key, kind, label, config, requires, result, commits, elapsed_seconds, worker, "
-                "completed_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                f"completed_at{', core_seconds' if core else ''}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?"
+                f"{', ?' if core else ''}) ON CONFLICT(key) DO UPDATE SET "
                 "commits = commits + 1, label = excluded.label, config = excluded.config, "
                 "requires = excluded.requires, result = excluded.result, elapsed_seconds = excluded.elapsed_seconds, "
-                "worker = excluded.worker, completed_at = excluded.completed_at",
-                (key, kind, label, _json(config), _json(list(requires)), _json(result), elapsed_seconds, worker, _now()))
+                f"worker = excluded.worker, completed_at = excluded.completed_at"
+                f"{', core_seconds = excluded.core_seconds' if core else ''}",
+                (key, kind, label, _json(config), _json(list(requires)), _json(result), elapsed_seconds, worker, _now(),
+                 *((core_seconds,) if core else ())))
             self._db.execute("DELETE FROM results WHERE cell = ?", (key,))
             self._db.execute("DELETE FROM examples WHERE cell = ?", (key,))
             placeholders = ", ".join("?" for _ in RESULT_COLUMNS)

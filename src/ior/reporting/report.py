@@ -65,11 +65,12 @@ def _cost_table(store: ResultStore, estimate: dict | None) -> list:
     cells = store.cells()
     if not cells:
         return [Missing("Cost", "the store holds no finished cell.")]
-    header = ["cell", "kind", "key", "measured s"] + (["estimated s", "measured / estimated"] if estimate else [])
+    header = ["cell", "kind", "key", "wall s", "measured s"] + (["estimated s", "measured / estimated"] if estimate else [])
     rows, totals = [], {}
     for cell in sorted(cells, key=lambda c: (c["kind"] != "train", c["label"])):
-        seconds = cell_seconds(cell)
-        row = [cell["label"], cell["kind"], cell["key"], "–" if seconds is None else f"{seconds:,.0f}"]
+        seconds, wall = cell_seconds(cell), cell.get("elapsed_seconds")
+        row = [cell["label"], cell["kind"], cell["key"], "–" if wall is None else f"{wall:,.0f}",
+               "–" if seconds is None else f"{seconds:,.0f}"]
         expected = (estimate or {}).get(cell["key"])
         if estimate is not None:
             row += ["–" if expected is None else f"{expected:,.0f}",
@@ -85,12 +86,15 @@ def _cost_table(store: ResultStore, estimate: dict | None) -> list:
     for kind in ("train", "audit"):
         if kind in totals:
             measured, expected, n = totals[kind]
-            summary.append([f"all {kind} cells", kind, "", f"{measured / 3600:.2f} h"]
+            summary.append([f"all {kind} cells", kind, "", "", f"{measured / 3600:.2f} h"]
                            + ([f"{expected / 3600:.2f} h ({n} cell{'' if n == 1 else 's'})", f"{measured / expected:.2f}" if expected else "–"]
                               if estimate else []))
-    caption = ("Worker seconds per finished cell, from the store (one worker per cell): a training cell's "
-               "training time, every attempt's epochs included; an audit cell's time, with the attack runs a "
-               "stopped attempt finished.")
+    caption = ("Seconds per finished cell, from the store. Wall s: the cell's last attempt, as a time limit "
+               "prices it. Measured s: one-core seconds, as the estimate prices them; a training cell's "
+               "training time, every attempt's epochs included; an audit cell's core-seconds (CPU time of the "
+               "cell and of its shards), with the attack runs a stopped attempt finished. An audit stored "
+               "before core-seconds were recorded shows its wall time there, which under-counts an audit "
+               "sharded over N processes by up to N times.")
     if estimate is not None:
         matched = sum(1 for c in cells if c["key"] in estimate)
         caption += (f" Estimated seconds are the estimate made before the runs; {matched} of {len(cells)} finished "
@@ -173,6 +177,7 @@ def write_report(out_dir, *, estimate=None) -> dict:
             "claims": extras["claims"],
             "stale_audits": stale,
             "cost_seconds": {c["key"]: {"kind": c["kind"], "label": c["label"], "measured": cell_seconds(c),
+                                        "wall": c.get("elapsed_seconds"),
                                         "estimated": (estimated or {}).get(c["key"])}
                              for c in data.store.cells()},
             "training": [{"cell": c["key"], "label": c["label"], "config": c["config"],

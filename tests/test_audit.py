@@ -326,11 +326,10 @@ def test_a_checkpointed_run_records_its_shards_cpu_seconds_and_a_resumed_audit_c
     assert resumed.loaded_core_seconds == pytest.approx(sum(m["core_seconds"] for m in metas))
     assert resumed.loaded_seconds == pytest.approx(sum(m["seconds"] for m in metas))
     # A run saved before core-seconds were recorded counts its wall time.
-    old = AuditCheckpoint(tmp_path / "old", {"model": "table"})
-    for meta in metas[:1]:
-        old.save(meta["key"], resumed.load(meta["key"]), seconds=3.0)
-        path = tmp_path / "old" / f"{meta['key']}.json"
-        path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "core_seconds"}))
+    key = metas[0]["key"]
+    AuditCheckpoint(tmp_path / "old", {"model": "table"}).save(key, resumed.load(key), seconds=3.0)
+    path = tmp_path / "old" / f"{key}.json"
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "core_seconds"}))
     again = AuditCheckpoint(tmp_path / "old", {"model": "table"})
-    again.load(metas[0]["key"])
+    again.load(key)
     assert again.loaded_seconds == again.loaded_core_seconds == 3.0

@@ -346,12 +346,13 @@ class Auditor:
             if stored is not None:
                 logger.info("%s %s: loaded from the checkpoint", attack, stage)
                 return stored
-        started, cpu = time.time(), time.process_time()
-        workers = getattr(self.suite, "worker_cpu_seconds", 0.0)  # a sharded suite's workers' CPU seconds
+        def core() -> float:  # CPU seconds here and in a sharded suite's workers
+            return time.process_time() + getattr(self.suite, "worker_cpu_seconds", 0.0)
+
+        started, cpu = time.time(), core()
         run = self._attack_run(attack, model, inputs, labels, clean_correct, stage)
         if key is not None:
-            core = time.process_time() - cpu + getattr(self.suite, "worker_cpu_seconds", 0.0) - workers
-            self.checkpoint.save(key, run, seconds=time.time() - started, core_seconds=core)
+            self.checkpoint.save(key, run, seconds=time.time() - started, core_seconds=core() - cpu)
         return run
 
     def _attack_run(self, attack, model, inputs, labels, clean_correct, stage) -> Robustness:
